@@ -1,0 +1,1 @@
+"""The hub: a FHIR interoperability hub for neighbourhood mental health care."""

@@ -1,0 +1,56 @@
+"""FHIR R4 helpers shared by every step: errors, validation, dates, references."""
+
+from ._dates import (
+    MAX_MS,
+    MIN_MS,
+    DateFormatError,
+    date_range,
+    format_instant,
+    http_date,
+    instant_ms,
+    now_ms,
+)
+from ._errors import (
+    FhirError,
+    InvalidRequest,
+    InvalidResource,
+    Issue,
+    PreconditionFailed,
+    ResourceGone,
+    ResourceNotFound,
+    Unprocessable,
+    UpstreamUnavailable,
+    VersionConflict,
+    operation_outcome,
+)
+from ._references import LiteralReference, iter_references, parse_reference, rewrite_references
+from ._validation import is_resource_type, is_valid_id, validate_resource
+
+__all__ = [
+    "MAX_MS",
+    "MIN_MS",
+    "DateFormatError",
+    "FhirError",
+    "InvalidRequest",
+    "InvalidResource",
+    "Issue",
+    "LiteralReference",
+    "PreconditionFailed",
+    "ResourceGone",
+    "ResourceNotFound",
+    "Unprocessable",
+    "UpstreamUnavailable",
+    "VersionConflict",
+    "date_range",
+    "format_instant",
+    "http_date",
+    "instant_ms",
+    "is_resource_type",
+    "is_valid_id",
+    "iter_references",
+    "now_ms",
+    "operation_outcome",
+    "parse_reference",
+    "rewrite_references",
+    "validate_resource",
+]

@@ -1,0 +1,44 @@
+"""All configuration, from HUB_* environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        Path(".hub-data"), description="Where the embedded store keeps its SQLite files."
+    )
+    fhir_url: str = Field(
+        "", description="Base URL of a FHIR R4 server to use as the store; empty: embedded."
+    )
+    host: str = Field("127.0.0.1", description="Address `hub serve` listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port `hub serve` listens on.")
+    public_base_url: str = Field(
+        "",
+        description="Base URL clients see (behind a proxy), for links and Location headers; "
+        "empty: taken from each request.",
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    fhir_timeout_seconds: float = Field(
+        30.0, gt=0, description="Timeout for each request to the remote FHIR server."
+    )
+    fhir_retries: int = Field(
+        4, ge=0, description="Retries, with exponential backoff, of a failed remote request."
+    )
+    fhir_max_connections: int = Field(
+        20, ge=1, description="Connection pool size towards the remote FHIR server."
+    )
+    sqlite_synchronous: str = Field(
+        "FULL",
+        pattern="^(FULL|NORMAL)$",
+        description="SQLite synchronous mode: FULL survives power loss, NORMAL only crashes.",
+    )
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")

@@ -1,0 +1,34 @@
+"""The FHIR store: one API (`FhirStore`) over the embedded SQLite store or a FHIR server."""
+
+from ._factory import EMBEDDED_STORE_FILE, open_store
+from ._protocol import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    FhirStore,
+    HistoryEntry,
+    HistoryPage,
+    Resource,
+    SearchPage,
+    SearchParams,
+    WriteOutcome,
+)
+from ._query import QueryParser, SearchQuery
+from ._search_params import SearchParameter, SearchParameterRegistry
+
+__all__ = [
+    "EMBEDDED_STORE_FILE",
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "FhirStore",
+    "HistoryEntry",
+    "HistoryPage",
+    "QueryParser",
+    "Resource",
+    "SearchPage",
+    "SearchParameter",
+    "SearchParameterRegistry",
+    "SearchParams",
+    "SearchQuery",
+    "WriteOutcome",
+    "open_store",
+]
