@@ -16,8 +16,8 @@ from ._query import QueryParser, SearchQuery
 from ._search_params import SearchParameter, SearchParameterRegistry
 
 __all__ = [
-    "EMBEDDED_STORE_FILE",
     "DEFAULT_PAGE_SIZE",
+    "EMBEDDED_STORE_FILE",
     "MAX_PAGE_SIZE",
     "FhirStore",
     "HistoryEntry",

@@ -54,7 +54,7 @@ ANY = AnySystem()
 
 @dataclass(frozen=True)
 class TokenQuery:
-    system: str | None | AnySystem
+    system: str | AnySystem | None
     """ANY: not given; None: `|code` (no system); str: that system."""
     code: str | None
     """None: `system|` (any code in the system)."""
@@ -263,7 +263,9 @@ class QueryParser:
         candidates = [modifier] if modifier else param.target_types(self.registry)
         types = [t for t in candidates if self.registry.get(t, next_code) is not None]
         if not types:
-            self._unknown(query, name, f"No target of {param.code} has parameter {next_code}", strict)
+            self._unknown(
+                query, name, f"No target of {param.code} has parameter {next_code}", strict
+            )
             return None
         chain = {}
         for target in types:
@@ -337,5 +339,7 @@ def _non_negative(name: str, value: str) -> int:
     except ValueError:
         number = -1
     if number < 0:
-        raise InvalidRequest(f"{name} must be a whole number >= 0, not {value!r}", expression=[name])
+        raise InvalidRequest(
+            f"{name} must be a whole number >= 0, not {value!r}", expression=[name]
+        )
     return number

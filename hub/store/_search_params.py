@@ -74,7 +74,7 @@ def _tokens(nodes: Iterable[Any]) -> list[TokenValue]:
         elif isinstance(node, str | int):
             found.append(TokenValue(None, str(node)))
         elif isinstance(node, dict):
-            if "coding" in node or "text" in node and "value" not in node:
+            if "coding" in node or ("text" in node and "value" not in node):
                 found.extend(_tokens(node.get("coding", ())))
             elif "code" in node:
                 found.append(TokenValue(node.get("system"), str(node["code"])))

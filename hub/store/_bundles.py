@@ -1,0 +1,171 @@
+"""Reading the entries of transaction and batch Bundles, and shaping response Bundles.
+
+Shared by both stores: the embedded store applies the entries itself, the remote store checks
+them before sending the Bundle on.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+from hub.fhir import FhirError, InvalidRequest, InvalidResource, Issue, validate_resource
+
+from ._protocol import Resource, SearchPage, WriteOutcome
+from ._search_params import SearchParameterRegistry
+
+METHODS = ("GET", "POST", "PUT", "DELETE")
+
+
+@dataclass
+class BundleEntry:
+    """One request of a transaction or batch, with the parts of its URL taken apart."""
+
+    index: int
+    method: str
+    resource_type: str
+    id: str | None
+    criteria: str | None
+    """The query string of a conditional or search URL (`identifier=sys|val`)."""
+    url: str
+    resource: Resource | None
+    full_url: str | None
+    if_none_exist: str | None
+    if_match: str | None
+
+    @property
+    def where(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+
+def status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
+
+
+def entry_error(entry_index: int, error: FhirError) -> FhirError:
+    """The same error, its messages and paths pointing into the Bundle entry."""
+    where = f"Bundle.entry[{entry_index}]"
+    issues = [
+        Issue(
+            i.severity,
+            i.code,
+            f"{where}: {i.diagnostics}",
+            tuple(f"{where}.resource{_after_type(e)}" for e in i.expression) or (where,),
+        )
+        for i in error.issues
+    ]
+    return FhirError(error.status, "", issues=issues)
+
+
+def _after_type(path: str) -> str:
+    head, dot, rest = path.partition(".")
+    return f".{rest}" if dot and head[:1].isupper() else f".{path}"
+
+
+def check_bundle(bundle: Any, *, expected_type: str) -> None:
+    """A Bundle of the expected type with a list of entries, or InvalidRequest."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InvalidRequest("Expected a Bundle resource", expression=["Bundle"])
+    if bundle.get("type") != expected_type:
+        raise InvalidRequest(
+            f"Bundle.type is {bundle.get('type')!r}, expected {expected_type!r}",
+            expression=["Bundle.type"],
+        )
+    if not isinstance(bundle.get("entry", []), list):
+        raise InvalidRequest("Bundle.entry must be a list", expression=["Bundle.entry"])
+
+
+def read_bundle(
+    bundle: Any, registry: SearchParameterRegistry, *, expected_type: str
+) -> list[BundleEntry]:
+    """Check a Bundle's shape and every entry's request and resource; raise on the first error."""
+    check_bundle(bundle, expected_type=expected_type)
+    return [read_entry(i, raw, registry) for i, raw in enumerate(bundle.get("entry") or [])]
+
+
+def read_entry(index: int, raw: Any, registry: SearchParameterRegistry) -> BundleEntry:
+    """One entry, checked; errors name the entry (`Bundle.entry[3]: ...`)."""
+    try:
+        return _read_entry(index, raw, registry)
+    except FhirError as exc:
+        raise entry_error(index, exc) from None
+
+
+def _read_entry(index: int, raw: Any, registry: SearchParameterRegistry) -> BundleEntry:
+    request = raw.get("request") if isinstance(raw, dict) else None
+    if not isinstance(request, dict):
+        raise InvalidRequest("entry.request is missing", expression=["request"])
+    method, url = request.get("method"), request.get("url")
+    if method not in METHODS:
+        raise InvalidRequest(f"request.method {method!r} is not one of {METHODS}")
+    if not isinstance(url, str) or not url:
+        raise InvalidRequest("request.url is missing")
+    path, _, criteria = url.partition("?")
+    path = urlsplit(path).path if "://" in path else path
+    parts = [p for p in path.strip("/").split("/") if p]
+    if not parts or not registry.supports(parts[0]):
+        raise FhirError(
+            404, f"request.url {path!r}: resource type not supported", code="not-supported"
+        )
+    resource_type, id = parts[0], parts[1] if len(parts) > 1 else None
+    resource = raw.get("resource")
+    if method in ("POST", "PUT"):
+        if resource is None:
+            raise InvalidRequest(f"A {method} entry needs a resource")
+        validate_resource(resource, expected_type=resource_type)
+        resource = copy.deepcopy(resource)  # references are rewritten; the caller's stays intact
+        if method == "PUT" and id is not None and resource.get("id") not in (None, id):
+            raise InvalidResource(
+                [Issue("error", "invalid", f"resource.id {resource.get('id')!r} is not {id!r}")]
+            )
+    if method in ("PUT", "DELETE") and id is None and not criteria:
+        raise InvalidRequest(f"{method} {url}: needs an id or search criteria")
+    return BundleEntry(
+        index=index,
+        method=method,
+        resource_type=resource_type,
+        id=id,
+        criteria=criteria or None,
+        url=url,
+        resource=resource,
+        full_url=raw.get("fullUrl"),
+        if_none_exist=request.get("ifNoneExist"),
+        if_match=request.get("ifMatch"),
+    )
+
+
+def write_response(outcome: WriteOutcome) -> dict[str, Any]:
+    response: dict[str, Any] = {"status": status_line(outcome.status)}
+    if outcome.version_id is not None:
+        response["location"] = outcome.location
+        response["etag"] = f'W/"{outcome.version_id}"'
+    if outcome.last_updated is not None:
+        response["lastModified"] = outcome.last_updated
+    entry: dict[str, Any] = {"response": response}
+    if outcome.resource is not None:
+        entry["fullUrl"] = f"{outcome.resource_type}/{outcome.id}"
+        entry["resource"] = outcome.resource
+    return entry
+
+
+def error_response(error: FhirError) -> dict[str, Any]:
+    return {"response": {"status": status_line(error.status), "outcome": error.outcome()}}
+
+
+def searchset(page: SearchPage) -> Resource:
+    """A searchset Bundle without links (for GET entries of a transaction or batch)."""
+    bundle: Resource = {"resourceType": "Bundle", "type": "searchset"}
+    if page.total is not None:
+        bundle["total"] = page.total
+    entries = [{"resource": r, "search": {"mode": "match"}} for r in page.matches]
+    entries += [{"resource": r, "search": {"mode": "include"}} for r in page.includes]
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+def response_bundle(kind: str, entries: list[dict[str, Any]]) -> Resource:
+    return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": entries}
