@@ -23,7 +23,7 @@ from ._errors import (
     VersionConflict,
     operation_outcome,
 )
-from ._references import LiteralReference, iter_references, parse_reference, rewrite_references
+from ._references import LiteralReference, iter_references, map_references, parse_reference
 from ._validation import is_resource_type, is_valid_id, validate_resource
 
 __all__ = [
@@ -48,9 +48,9 @@ __all__ = [
     "is_resource_type",
     "is_valid_id",
     "iter_references",
+    "map_references",
     "now_ms",
     "operation_outcome",
     "parse_reference",
-    "rewrite_references",
     "validate_resource",
 ]

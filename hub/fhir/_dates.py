@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
 # Far enough apart for any real date; within SQLite's 64-bit integers.
 MIN_MS = -(2**62)
@@ -26,15 +26,12 @@ class DateFormatError(ValueError):
     pass
 
 
-def _tz(text: str | None) -> timezone:
-    if not text or text == "Z":
-        return UTC
-    sign = 1 if text[0] == "+" else -1
-    return timezone(sign * timedelta(hours=int(text[1:3]), minutes=int(text[4:6])))
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DAY_MS = 86_400_000
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+def _day_ms(year: int, month: int, day: int) -> int:
+    return (date(year, month, day).toordinal() - _EPOCH_ORDINAL) * _DAY_MS
 
 
 def date_range(value: str) -> tuple[int, int]:
@@ -42,32 +39,29 @@ def date_range(value: str) -> tuple[int, int]:
     match = _DATE.fullmatch(value.strip())
     if not match:
         raise DateFormatError(f"not a FHIR date or dateTime: {value!r}")
-    g = match.groupdict()
+    year, month, day, minute, second, fraction = match.group("y", "m", "d", "M", "S", "f")
     try:
-        year = int(g["y"])
-        if g["m"] is None:
-            return _ms(datetime(year, 1, 1, tzinfo=UTC)), _ms(datetime(year + 1, 1, 1, tzinfo=UTC))
-        month = int(g["m"])
-        if g["d"] is None:
-            start = datetime(year, month, 1, tzinfo=UTC)
-            days = calendar.monthrange(year, month)[1]
-            return _ms(start), _ms(start + timedelta(days=days))
-        day = int(g["d"])
-        if g["H"] is None:
-            start = datetime(year, month, day, tzinfo=UTC)
-            return _ms(start), _ms(start + timedelta(days=1))
-        tz = _tz(g["tz"])
-        start = datetime(year, month, day, int(g["H"]), int(g["M"]), tzinfo=tz)
-        if g["S"] is None:
-            return _ms(start), _ms(start + timedelta(minutes=1))
-        start = start.replace(second=int(g["S"]))
-        if g["f"] is None:
-            return _ms(start), _ms(start + timedelta(seconds=1))
-        fraction = g["f"][:3].ljust(3, "0")
-        low = _ms(start) + int(fraction)
-        return low, low + 1
+        if month is None:
+            return _day_ms(int(year), 1, 1), _day_ms(int(year) + 1, 1, 1)
+        if day is None:
+            low = _day_ms(int(year), int(month), 1)
+            return low, low + calendar.monthrange(int(year), int(month))[1] * _DAY_MS
+        if minute is None:
+            low = _day_ms(int(year), int(month), int(day))
+            return low, low + _DAY_MS
+        moment = datetime.fromisoformat(match.group(0))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        low = (
+            int(moment.timestamp() * 1000) if fraction is None else round(moment.timestamp() * 1000)
+        )
     except ValueError as exc:
         raise DateFormatError(f"not a valid date: {value!r} ({exc})") from None
+    if second is None:
+        return low, low + 60_000
+    if fraction is None:
+        return low, low + 1000
+    return low, low + 1
 
 
 def instant_ms(value: str) -> int:
@@ -87,4 +81,4 @@ def http_date(ms: int) -> str:
 
 
 def now_ms() -> int:
-    return _ms(datetime.now(tz=UTC))
+    return int(datetime.now(tz=UTC).timestamp() * 1000)

@@ -40,9 +40,28 @@ def iter_references(node: Any) -> Iterator[dict[str, Any]]:
             yield from iter_references(item)
 
 
-def rewrite_references(resource: dict[str, Any], rewrite: Callable[[str], str | None]) -> None:
-    """Replace each `reference` for which `rewrite` returns a new value, in place."""
-    for ref in iter_references(resource):
-        new = rewrite(ref["reference"])
-        if new is not None:
-            ref["reference"] = new
+def map_references(node: Any, rewrite: Callable[[str], str | None]) -> Any:
+    """`node` with each `reference` for which `rewrite` gives a new value replaced.
+
+    Returns a new structure that shares every unchanged part with `node`, and `node` itself
+    when nothing changed: the caller's resource is never modified, and nothing is copied
+    for the many resources whose references need no rewriting.
+    """
+    if isinstance(node, dict):
+        changed: dict[str, Any] | None = None
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                new = rewrite(value)
+            elif isinstance(value, dict | list):
+                new = map_references(value, rewrite)
+                new = None if new is value else new
+            else:
+                continue
+            if new is not None and new != value:
+                changed = changed if changed is not None else dict(node)
+                changed[key] = new
+        return changed if changed is not None else node
+    if isinstance(node, list):
+        items = [map_references(item, rewrite) for item in node]
+        return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
+    return node

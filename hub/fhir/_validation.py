@@ -78,6 +78,10 @@ def validate_resource(resource: Any, *, expected_type: str | None = None) -> str
         )
     try:
         _model(resource_type).model_validate(resource)
+    except KeyError as exc:  # fhir.resources' lookup of a contained resource's unknown type
+        raise InvalidResource(
+            [Issue("error", "structure", f"Unknown resource type inside {resource_type}: {exc}")]
+        ) from None
     except ValidationError as exc:
         raise InvalidResource(
             [

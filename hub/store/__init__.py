@@ -13,7 +13,9 @@ from ._protocol import (
     WriteOutcome,
 )
 from ._query import QueryParser, SearchQuery
+from ._remote import RemoteStore
 from ._search_params import SearchParameter, SearchParameterRegistry
+from ._sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -23,7 +25,9 @@ __all__ = [
     "HistoryEntry",
     "HistoryPage",
     "QueryParser",
+    "RemoteStore",
     "Resource",
+    "SQLiteStore",
     "SearchPage",
     "SearchParameter",
     "SearchParameterRegistry",

@@ -6,7 +6,6 @@ them before sending the Bundle on.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -35,10 +34,32 @@ class BundleEntry:
     full_url: str | None
     if_none_exist: str | None
     if_match: str | None
+    # Settled while the transaction is applied:
+    target_id: str | None = None
+    """The id this entry writes or deletes."""
+    matched: bool = False
+    """A conditional create or update found this existing resource."""
+    has_conditional_references: bool = False
+    index_rows: dict[str, Any] | None = None
+    """Search index rows, computed before the write lock when nothing can change them."""
 
-    @property
-    def where(self) -> str:
-        return f"Bundle.entry[{self.index}]"
+    @classmethod
+    def interaction(
+        cls,
+        method: str,
+        resource_type: str,
+        *,
+        id: str | None = None,
+        criteria: str | None = None,
+        resource: Resource | None = None,
+        if_none_exist: str | None = None,
+        if_match: str | None = None,
+    ) -> BundleEntry:
+        """A single RESTful interaction, applied the same way as a transaction entry."""
+        url = resource_type + (f"/{id}" if id else "") + (f"?{criteria}" if criteria else "")
+        return cls(
+            0, method, resource_type, id, criteria, url, resource, None, if_none_exist, if_match
+        )
 
 
 def status_line(status: int) -> str:
@@ -116,7 +137,6 @@ def _read_entry(index: int, raw: Any, registry: SearchParameterRegistry) -> Bund
         if resource is None:
             raise InvalidRequest(f"A {method} entry needs a resource")
         validate_resource(resource, expected_type=resource_type)
-        resource = copy.deepcopy(resource)  # references are rewritten; the caller's stays intact
         if method == "PUT" and id is not None and resource.get("id") not in (None, id):
             raise InvalidResource(
                 [Issue("error", "invalid", f"resource.id {resource.get('id')!r} is not {id!r}")]

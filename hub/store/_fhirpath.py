@@ -1,7 +1,7 @@
 """The small FHIRPath subset that search parameter expressions use, evaluated on JSON.
 
-Supported: unions (`A | B`), paths (`Patient.name.family`), choice elements (`Consent.source`
-finds `sourceReference`), `X as T` / `X.ofType(T)`, `extension('url')`,
+Supported: unions (`A | B`), paths (`Patient.name.family`), `X as T` / `X.ofType(T)` for choice
+elements (one right under the resource, `Consent.source`, also works bare), `extension(url)`,
 `where(resolve() is Type)` and `where(element='value')`. That covers the FHIR R4 search
 parameters the hub uses and SearchParameters written the same way; anything else is rejected
 when the table is loaded, so a typo is found at start-up, not at query time.
@@ -10,14 +10,17 @@ when the table is loaded, so a typo is found at start-up, not at query time.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
 
 from hub.fhir import parse_reference
 
 Node = Any
-Step = Callable[[Iterator[Node]], Iterator[Node]]
+Step = Callable[[list[Node]], list[Node]]
 
 _STEP = re.compile(r"\s*(?P<name>[A-Za-z_][\w-]*)(?:\((?P<arg>(?:'[^']*'|[^()']|\(\))*)\))?\s*")
 _AS = re.compile(r"^\(?\s*(?P<path>.+?)\s+as\s+(?P<type>\w+)\s*\)?$")
@@ -37,55 +40,76 @@ class Branch:
     steps: tuple[Step, ...]
     reference_types: frozenset[str] | None
     """Set when the branch ends in `where(resolve() is T)`: only references to these types."""
+    root: str | None = None
+    """The first element the path reads, when it is not a choice element: a resource without
+    it has no value here (most parameters, for most resources), so it is checked first."""
+
+    def applies_to(self, resource: dict[str, Any]) -> bool:
+        return self.root is None or self.root in resource
 
 
 def _children(name: str) -> Step:
-    def step(nodes: Iterator[Node]) -> Iterator[Node]:
+    def step(nodes: list[Node]) -> list[Node]:
+        found: list[Node] = []
         for node in nodes:
-            if not isinstance(node, dict):
-                continue
-            value = node.get(name)
+            value = node.get(name) if isinstance(node, dict) else None
             if value is None:
-                # A choice element (value[x]): any key `name` + a type name.
-                for key, choice in node.items():
-                    if key.startswith(name) and key[len(name) : len(name) + 1].isupper():
-                        value = choice
-                        break
+                continue
             if isinstance(value, list):
-                yield from value
-            elif value is not None:
-                yield value
+                found.extend(value)
+            else:
+                found.append(value)
+        return found
+
+    return step
+
+
+def _choice(name: str) -> Step:
+    """A choice element (`deceased[x]`) read without a type: whichever `name` + Type is there."""
+
+    def step(nodes: list[Node]) -> list[Node]:
+        found: list[Node] = []
+        for node in nodes:
+            for key, value in node.items() if isinstance(node, dict) else ():
+                if key.startswith(name) and key[len(name) : len(name) + 1].isupper():
+                    found.extend(value if isinstance(value, list) else [value])
+        return found
 
     return step
 
 
 def _extension(url: str) -> Step:
-    def step(nodes: Iterator[Node]) -> Iterator[Node]:
-        for node in nodes:
-            if isinstance(node, dict):
-                for ext in node.get("extension", ()):
-                    if ext.get("url") == url:
-                        yield ext
+    def step(nodes: list[Node]) -> list[Node]:
+        return [
+            ext
+            for node in nodes
+            if isinstance(node, dict)
+            for ext in node.get("extension", ())
+            if ext.get("url") == url
+        ]
 
     return step
 
 
 def _where_element(element: str, value: str) -> Step:
-    def step(nodes: Iterator[Node]) -> Iterator[Node]:
-        return (n for n in nodes if isinstance(n, dict) and n.get(element) == value)
+    def step(nodes: list[Node]) -> list[Node]:
+        return [n for n in nodes if isinstance(n, dict) and n.get(element) == value]
 
     return step
 
 
 def _references_to(types: frozenset[str]) -> Step:
-    def step(nodes: Iterator[Node]) -> Iterator[Node]:
-        for node in nodes:
-            ref = node.get("reference") if isinstance(node, dict) else None
-            literal = parse_reference(ref) if isinstance(ref, str) else None
-            if literal is not None and literal.resource_type in types:
-                yield node
-            elif literal is None and isinstance(node, dict) and node.get("type") in types:
-                yield node  # a logical reference (by identifier) that states its type
+    def refers(node: Node) -> bool:
+        if not isinstance(node, dict):
+            return False
+        ref = node.get("reference")
+        literal = parse_reference(ref) if isinstance(ref, str) else None
+        if literal is not None:
+            return literal.resource_type in types
+        return node.get("type") in types  # a logical reference (by identifier) naming its type
+
+    def step(nodes: list[Node]) -> list[Node]:
+        return [n for n in nodes if refers(n)]
 
     return step
 
@@ -127,7 +151,22 @@ def _compile_branch(text: str) -> Branch:
             steps.append(_where_element(element["element"], element["value"]))
         else:
             raise FhirPathError(f"FHIRPath function {name}({arg}) is not supported in {text!r}")
-    return Branch(base, tuple(steps), reference_types)
+    root = rest[0][0] if rest and rest[0][1] is None else None
+    if root is not None and root not in _element_names(base):
+        steps[0] = _choice(root)  # value[x]: its JSON name depends on the type
+        root = None
+    return Branch(base, tuple(steps), reference_types, root)
+
+
+@cache
+def _element_names(resource_type: str) -> frozenset[str]:
+    if resource_type == "Resource":
+        return frozenset({"id", "meta", "implicitRules", "language"})
+    try:
+        fields = get_fhir_model_class(resource_type).model_fields.values()
+    except (KeyError, ValueError):
+        return frozenset()
+    return frozenset(f.alias for f in fields if f.alias)
 
 
 def _split_union(expression: str) -> list[str]:
@@ -160,11 +199,13 @@ class Expression:
         resource_type = resource.get("resourceType")
         found: list[Node] = []
         for branch in self.branches:
-            if branch.base not in (resource_type, "Resource"):
+            if branch.base not in (resource_type, "Resource") or not branch.applies_to(resource):
                 continue
-            nodes: Iterator[Node] = iter((resource,))
+            nodes: list[Node] = [resource]
             for step in branch.steps:
                 nodes = step(nodes)
+                if not nodes:
+                    break
             found.extend(nodes)
         return found
 

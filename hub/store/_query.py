@@ -281,9 +281,11 @@ class QueryParser:
         elif name == "_offset":
             query.offset = _non_negative(name, value)
         elif name == "_sort":
-            query.sort = [self._sort_key(query, part, strict) for part in value.split(",") if part]
-            query.sort = [k for k in query.sort if k is not None]
-            query.params.append((name, value))
+            keys = [self._sort_key(query, part, strict) for part in value.split(",") if part]
+            query.sort = [k for k in keys if k is not None]
+            if query.sort:
+                sort = ",".join(("-" if k.descending else "") + k.code for k in query.sort)
+                query.params.append((name, sort))
         elif name.split(":")[0] in ("_include", "_revinclude"):
             spec = self._include(query, name, value, strict)
             if spec is not None:

@@ -130,12 +130,10 @@ class RemoteStore:
             criteria = _query_string(if_none_exist)
             self._parser.parse_criteria(resource_type, criteria)
             headers["If-None-Exist"] = criteria
-        # The server assigns the id; R4 says to ignore one sent, but HAPI refuses it instead.
-        body = {k: v for k, v in resource.items() if k != "id"}
         response = self._call(
             "POST",
             resource_type,
-            body=body,
+            body=resource,
             headers=headers,
             idempotent=bool(if_none_exist),
         )

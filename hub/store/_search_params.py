@@ -56,7 +56,10 @@ class SearchParameter:
 
     def values(self, resource: dict[str, Any]) -> list[Any]:
         """The values of this parameter in `resource`, typed by the parameter type."""
-        nodes = self.expression.evaluate(resource)
+        return self.extract(self.expression.evaluate(resource))
+
+    def extract(self, nodes: list[Any]) -> list[Any]:
+        """Typed values from the nodes this parameter's expression found."""
         return _EXTRACT[self.type](nodes)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,40 +49,47 @@ class Indexer:
                 if p.code not in RESOURCE_COLUMNS
             ]
 
-    def rows(self, resource: dict[str, Any], rid: int) -> Iterator[tuple[str, tuple[Any, ...]]]:
-        """(table, row) for every search value of `resource`, duplicates removed."""
-        seen: set[tuple[str, tuple[Any, ...]]] = set()
+    def rows(self, resource: dict[str, Any]) -> dict[str, set[tuple[Any, ...]]]:
+        """Per index table, the rows (without the rid column, last, which the store adds) for
+        every search value of `resource`, without duplicates. They depend neither on the
+        resource's id nor its version, so they can be computed before the write lock."""
+        tables: dict[str, set[tuple[Any, ...]]] = {}
         for indexed in self._by_type[resource["resourceType"]]:
-            for row in self._param_rows(indexed, resource, rid):
-                if row not in seen:
-                    seen.add(row)
-                    yield row
-
-    def _param_rows(
-        self, indexed: _Indexed, resource: dict[str, Any], rid: int
-    ) -> Iterator[tuple[str, tuple[Any, ...]]]:
-        param, pid = indexed.param, indexed.pid
-        if param.type == "reference":
+            param = indexed.param
             nodes = param.expression.evaluate(resource)
-            for ref in param.values(resource):
-                yield "idx_ref", (pid, ref.resource_type, ref.id, ref.url, rid)
-            if indexed.identifier_pid is not None:
-                for token in reference_identifiers(nodes):
-                    yield "idx_token", (indexed.identifier_pid, token.code, token.system, rid)
-            return
-        for value in param.values(resource):
-            if param.type in ("token", "uri"):
-                system, code = value if param.type == "token" else (None, value)
-                yield "idx_token", (pid, code, system, rid)
+            if not nodes:
+                continue
+            values = param.extract(nodes)
+            pid = indexed.pid
+            if param.type == "reference":
+                refs = tables.setdefault("idx_ref", set())
+                refs.update((pid, v.resource_type, v.id, v.url) for v in values)
+                if indexed.identifier_pid is not None:
+                    tokens = tables.setdefault("idx_token", set())
+                    tokens.update(
+                        (indexed.identifier_pid, t.code, t.system)
+                        for t in reference_identifiers(nodes)
+                    )
+            elif param.type == "token":
+                tokens = tables.setdefault("idx_token", set())
+                tokens.update((pid, t.code, t.system) for t in values)
+            elif param.type == "uri":
+                tables.setdefault("idx_token", set()).update((pid, v, None) for v in values)
             elif param.type == "string":
-                yield "idx_string", (pid, normalise_string(value), value, rid)
+                strings = tables.setdefault("idx_string", set())
+                strings.update((pid, normalise_string(v), v) for v in values)
             elif param.type == "date":
-                yield "idx_date", (pid, value[0], value[1], rid)
+                tables.setdefault("idx_date", set()).update((pid, lo, hi) for lo, hi in values)
             elif param.type == "number":
-                yield "idx_number", (pid, value, rid)
+                tables.setdefault("idx_number", set()).update((pid, v) for v in values)
+        return tables
 
 
 INSERT_SQL = {
+    "resource": "INSERT INTO resource (rid, type, id, version, last_updated, deleted) "
+    "VALUES (?, ?, ?, ?, ?, 0)",
+    "resource_version": "INSERT INTO resource_version "
+    "(rid, version, type, last_updated, method, body) VALUES (?, ?, ?, ?, ?, ?)",
     "idx_token": "INSERT INTO idx_token (pid, code, system, rid) VALUES (?, ?, ?, ?)",
     "idx_string": "INSERT INTO idx_string (pid, value, exact, rid) VALUES (?, ?, ?, ?)",
     "idx_date": "INSERT INTO idx_date (pid, low, high, rid) VALUES (?, ?, ?, ?)",

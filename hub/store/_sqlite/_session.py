@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,9 @@ from ._indexer import INSERT_SQL, Indexer
 from ._schema import INDEX_TABLES
 from ._sql import SqlBuilder
 
+IndexRows = dict[str, Any]
 _MAX_INCLUDE_ITERATIONS = 4
+_FLUSH_ORDER = ("resource", "resource_version", *INDEX_TABLES)
 
 
 @dataclass(frozen=True)
@@ -77,16 +78,19 @@ class Reader:
         self.ctx = ctx
         self.sql = SqlBuilder(ctx.pids)
 
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, args)
+
     # --- single resources ---------------------------------------------------------------------
     def row(self, resource_type: str, id: str) -> _Row | None:
-        found = self.conn.execute(
+        found = self._execute(
             "SELECT rid, version, last_updated, deleted FROM resource WHERE type = ? AND id = ?",
             (resource_type, id),
         ).fetchone()
         return _Row(found[0], found[1], found[2], bool(found[3])) if found else None
 
     def body(self, rid: int, version: int) -> Resource | None:
-        found = self.conn.execute(
+        found = self._execute(
             "SELECT body FROM resource_version WHERE rid = ? AND version = ?", (rid, version)
         ).fetchone()
         return json.loads(found[0]) if found and found[0] is not None else None
@@ -116,7 +120,7 @@ class Reader:
         if not rids:
             return []
         marks = ", ".join("?" * len(rids))
-        rows = self.conn.execute(
+        rows = self._execute(
             "SELECT r.rid, v.body FROM resource r JOIN resource_version v "
             f"ON v.rid = r.rid AND v.version = r.version WHERE r.rid IN ({marks})",
             list(rids),
@@ -128,7 +132,7 @@ class Reader:
     def search_rids(self, query: SearchQuery, *, limit: int, offset: int = 0) -> list[int]:
         where, args = self.sql.where(query)
         order, order_args = self.sql.order_by(query.sort)
-        rows = self.conn.execute(
+        rows = self._execute(
             f"SELECT r.rid FROM resource r WHERE {where} {order} LIMIT ? OFFSET ?",
             [*args, *order_args, limit, offset],
         ).fetchall()
@@ -136,9 +140,7 @@ class Reader:
 
     def count(self, query: SearchQuery) -> int:
         where, args = self.sql.where(query)
-        return self.conn.execute(f"SELECT COUNT(*) FROM resource r WHERE {where}", args).fetchone()[
-            0
-        ]
+        return self._execute(f"SELECT COUNT(*) FROM resource r WHERE {where}", args).fetchone()[0]
 
     def search(self, query: SearchQuery) -> SearchPage:
         page = SearchPage(
@@ -210,7 +212,7 @@ class Reader:
         for target_type in spec.param.target_types(self.ctx.registry):
             pid = self.ctx.pids.get(f"{target_type}.url")
             for url in urls if pid is not None else ():
-                rows = self.conn.execute(
+                rows = self._execute(
                     "SELECT rid FROM idx_token WHERE pid = ? AND code = ?", (pid, url)
                 ).fetchall()
                 rids.extend(r[0] for r in rows)
@@ -221,7 +223,7 @@ class Reader:
         for spec in specs:
             pid = self.ctx.pids[spec.param.key]
             for resource in frontier:
-                rows = self.conn.execute(
+                rows = self._execute(
                     "SELECT rid FROM idx_ref WHERE pid = ? AND target_id = ? AND target_type = ?",
                     (pid, resource["id"], resource["resourceType"]),
                 ).fetchall()
@@ -247,7 +249,7 @@ class Reader:
         return page
 
     def _referring_rids(self, key: str, patient_id: str) -> list[int]:
-        rows = self.conn.execute(
+        rows = self._execute(
             "SELECT i.rid FROM idx_ref i WHERE i.pid = ? AND i.target_id = ? "
             "AND i.target_type = 'Patient' ORDER BY i.rid",
             (self.ctx.pids[key], patient_id),
@@ -259,7 +261,7 @@ class Reader:
         for start in range(0, len(rids), 500):
             chunk = rids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            rows = self.conn.execute(
+            rows = self._execute(
                 "SELECT DISTINCT t.rid FROM idx_ref i JOIN resource t "
                 "ON t.type = i.target_type AND t.id = i.target_id "
                 f"WHERE i.rid IN ({marks}) AND t.deleted = 0 AND t.type != ? ORDER BY t.rid",
@@ -282,10 +284,10 @@ class Reader:
             clauses.append("v.last_updated >= ?")
             args.append(since)
         where = " AND ".join(clauses)
-        total = self.conn.execute(
+        total = self._execute(
             f"SELECT COUNT(*) FROM resource_version v WHERE {where}", args
         ).fetchone()[0]
-        rows = self.conn.execute(
+        rows = self._execute(
             "SELECT r.id, v.version, v.last_updated, v.method, v.body FROM resource_version v "
             f"JOIN resource r ON r.rid = v.rid WHERE {where} "
             "ORDER BY v.last_updated DESC, v.rid DESC, v.version DESC LIMIT ? OFFSET ?",
@@ -312,6 +314,30 @@ class Writer(Reader):
         super().__init__(conn, ctx)
         self.now_ms = now_ms
         self.now = format_instant(now_ms)
+        self._pending: dict[str, list[tuple[Any, ...]]] = {}
+        """Rows not yet inserted: one executemany per table per transaction is much cheaper
+        than statements per resource. Flushed before any read and before commit, so reads
+        inside the transaction see its writes."""
+        self._next_rid: int | None = None
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        self.flush()
+        return self.conn.execute(sql, args)
+
+    def flush(self) -> None:
+        for table in _FLUSH_ORDER:
+            rows = self._pending.pop(table, None)
+            if rows:
+                self.conn.executemany(INSERT_SQL[table], rows)
+
+    def _new_rid(self) -> int:
+        # Safe: this transaction holds SQLite's write lock (BEGIN IMMEDIATE).
+        if self._next_rid is None:
+            found = self.conn.execute("SELECT COALESCE(MAX(rid), 0) FROM resource").fetchone()
+            self._next_rid = found[0] + 1
+        rid = self._next_rid
+        self._next_rid += 1
+        return rid
 
     def matching_ids(self, resource_type: str, criteria: str) -> list[str]:
         """Ids matching a conditional interaction's criteria (at most two: enough to decide)."""
@@ -323,21 +349,17 @@ class Writer(Reader):
         return [r[0] for r in rows.fetchall()]
 
     def create(
-        self, resource: Resource, *, if_none_exist: str | None = None, id: str | None = None
+        self, resource: Resource, *, id: str, index_rows: IndexRows | None = None
     ) -> WriteOutcome:
-        resource_type = resource["resourceType"]
-        if if_none_exist:
-            found = self.matching_ids(resource_type, if_none_exist)
-            if len(found) > 1:
-                raise PreconditionFailed(
-                    f"If-None-Exist matched more than one {resource_type}: {if_none_exist}"
-                )
-            if found:
-                existing = self.read(resource_type, found[0])
-                return self._outcome(200, existing)
-        return self._put(resource, id or str(uuid.uuid4()), None, "POST", 201)
+        return self._put(resource, id, None, "POST", 201, index_rows)
 
-    def update(self, resource: Resource, *, if_match: str | None = None) -> WriteOutcome:
+    def update(
+        self,
+        resource: Resource,
+        *,
+        if_match: str | None = None,
+        index_rows: IndexRows | None = None,
+    ) -> WriteOutcome:
         resource_type, id = resource["resourceType"], resource["id"]
         row = self.row(resource_type, id)
         if if_match is not None:
@@ -348,48 +370,39 @@ class Writer(Reader):
                     f"{resource_type}/{id}: If-Match {if_match} but current version is {current}"
                 )
         if row is None:
-            return self._put(resource, id, None, "PUT", 201)
+            return self._put(resource, id, None, "PUT", 201, index_rows)
         if not row.deleted:
             current = self.body(row.rid, row.version)
             if current is not None and _without_version_meta(current) == _without_version_meta(
                 resource
             ):
-                return self._outcome(200, current)  # unchanged: no new version
-        return self._put(resource, id, row, "PUT", 200 if not row.deleted else 201)
-
-    def conditional_update(
-        self, resource_type: str, criteria: str, resource: Resource
-    ) -> WriteOutcome:
-        found = self.matching_ids(resource_type, criteria)
-        if len(found) > 1:
-            raise PreconditionFailed(f"{resource_type}?{criteria} matched more than one resource")
-        body_id = resource.get("id")
-        if found and body_id and body_id != found[0]:
-            raise PreconditionFailed(
-                f"{resource_type}?{criteria} matched {found[0]} but the resource has id {body_id}"
-            )
-        id = found[0] if found else body_id or str(uuid.uuid4())
-        return self.update({**resource, "id": id})
+                return self.outcome(200, current)  # unchanged: no new version
+        status = 201 if row.deleted else 200
+        return self._put(resource, id, row, "PUT", status, index_rows)
 
     def delete(self, resource_type: str, id: str) -> WriteOutcome:
         row = self.row(resource_type, id)
         if row is None or row.deleted:
             return WriteOutcome(204, resource_type, id, None, None)
         version = row.version + 1
-        self.conn.execute(
+        self._execute(
             "UPDATE resource SET version = ?, last_updated = ?, deleted = 1 WHERE rid = ?",
             (version, self.now_ms, row.rid),
         )
-        self.conn.execute(
-            "INSERT INTO resource_version (rid, version, type, last_updated, method, body) "
-            "VALUES (?, ?, ?, ?, 'DELETE', NULL)",
-            (row.rid, version, resource_type, self.now_ms),
+        self._pending.setdefault("resource_version", []).append(
+            (row.rid, version, resource_type, self.now_ms, "DELETE", None)
         )
         self._drop_index(row.rid)
         return WriteOutcome(204, resource_type, id, str(version), self.now)
 
     def _put(
-        self, resource: Resource, id: str, row: _Row | None, method: str, status: int
+        self,
+        resource: Resource,
+        id: str,
+        row: _Row | None,
+        method: str,
+        status: int,
+        index_rows: IndexRows | None,
     ) -> WriteOutcome:
         resource_type = resource["resourceType"]
         version = 1 if row is None else row.version + 1
@@ -397,40 +410,30 @@ class Writer(Reader):
         stored = {"resourceType": resource_type, "id": id, "meta": meta}
         stored.update((k, v) for k, v in resource.items() if k not in stored)
         if row is None:
-            rid = self.conn.execute(
-                "INSERT INTO resource (type, id, version, last_updated, deleted) "
-                "VALUES (?, ?, ?, ?, 0)",
-                (resource_type, id, version, self.now_ms),
-            ).lastrowid
-            assert rid is not None
+            rid = self._new_rid()
+            self._pending.setdefault("resource", []).append(
+                (rid, resource_type, id, version, self.now_ms)
+            )
         else:
             rid = row.rid
-            self.conn.execute(
+            self._execute(
                 "UPDATE resource SET version = ?, last_updated = ?, deleted = 0 WHERE rid = ?",
                 (version, self.now_ms, rid),
             )
             self._drop_index(rid)
-        self.conn.execute(
-            "INSERT INTO resource_version (rid, version, type, last_updated, method, body) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (rid, version, resource_type, self.now_ms, method, dumps(stored)),
+        self._pending.setdefault("resource_version", []).append(
+            (rid, version, resource_type, self.now_ms, method, dumps(stored))
         )
-        self._index(stored, rid)
-        return self._outcome(status, stored)
-
-    def _index(self, resource: Resource, rid: int) -> None:
-        by_table: dict[str, list[tuple[Any, ...]]] = {}
-        for table, row in self.ctx.indexer.rows(resource, rid):
-            by_table.setdefault(table, []).append(row)
-        for table, rows in by_table.items():
-            self.conn.executemany(INSERT_SQL[table], rows)
+        for table, rows in (index_rows or self.ctx.indexer.rows(resource)).items():
+            self._pending.setdefault(table, []).extend((*row, rid) for row in rows)
+        return self.outcome(status, stored)
 
     def _drop_index(self, rid: int) -> None:
         for table in INDEX_TABLES:
-            self.conn.execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
+            self._execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
 
     @staticmethod
-    def _outcome(status: int, resource: Resource) -> WriteOutcome:
+    def outcome(status: int, resource: Resource) -> WriteOutcome:
         meta = resource.get("meta", {})
         return WriteOutcome(
             status,

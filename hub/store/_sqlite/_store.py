@@ -24,6 +24,7 @@ from hub.fhir import (
     validate_resource,
 )
 from hub.store._bundles import (
+    BundleEntry,
     check_bundle,
     error_response,
     read_bundle,
@@ -45,7 +46,7 @@ from hub.store._search_params import SearchParameterRegistry
 from ._indexer import Indexer, param_ids
 from ._schema import connect, create_schema
 from ._session import Reader, StoreContext, Writer
-from ._transaction import run_get, run_transaction
+from ._transaction import apply_entry, prepare, run_get, run_transaction
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ class SQLiteStore:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            yield Writer(conn, self._ctx, now_ms())
+            writer = Writer(conn, self._ctx, now_ms())
+            yield writer
+            writer.flush()
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -141,9 +144,18 @@ class SQLiteStore:
 
     # --- FhirStore ----------------------------------------------------------------------------
     def create(self, resource: Resource, *, if_none_exist: str | None = None) -> WriteOutcome:
-        self._checked(resource)
+        resource_type = self._checked(resource)
+        if if_none_exist:
+            self._ctx.parser.parse_criteria(resource_type, if_none_exist)  # fail before locking
+        entry = BundleEntry.interaction(
+            "POST", resource_type, resource=resource, if_none_exist=if_none_exist
+        )
+        return self._apply(entry)
+
+    def _apply(self, entry: BundleEntry) -> WriteOutcome:
+        prepare([entry], self._ctx.indexer)
         with self._writing() as writer:
-            return writer.create(resource, if_none_exist=if_none_exist)
+            return apply_entry(writer, entry)
 
     def read(self, resource_type: str, id: str) -> Resource:
         self._check_type(resource_type)
@@ -156,11 +168,14 @@ class SQLiteStore:
             return reader.vread(resource_type, id, version_id)
 
     def update(self, resource: Resource, *, if_match: str | None = None) -> WriteOutcome:
-        self._checked(resource)
-        if not resource.get("id"):
+        resource_type = self._checked(resource)
+        id = resource.get("id")
+        if not id:
             raise InvalidRequest("An update needs the resource's id", expression=["id"])
-        with self._writing() as writer:
-            return writer.update(resource, if_match=if_match)
+        entry = BundleEntry.interaction(
+            "PUT", resource_type, id=id, resource=resource, if_match=if_match
+        )
+        return self._apply(entry)
 
     def conditional_update(
         self, resource_type: str, criteria: str, resource: Resource
@@ -168,14 +183,13 @@ class SQLiteStore:
         if self._checked(resource) != resource_type:
             raise InvalidRequest(f"The resource is not a {resource_type}")
         self._ctx.parser.parse_criteria(resource_type, criteria)  # fail before locking
-        with self._writing() as writer:
-            return writer.conditional_update(resource_type, criteria, resource)
+        entry = BundleEntry.interaction("PUT", resource_type, criteria=criteria, resource=resource)
+        return self._apply(entry)
 
     def delete(self, resource_type: str, id: str) -> WriteOutcome:
         self._check_type(resource_type)
         self._check_id(id)
-        with self._writing() as writer:
-            return writer.delete(resource_type, id)
+        return self._apply(BundleEntry.interaction("DELETE", resource_type, id=id))
 
     def history(
         self,
@@ -212,6 +226,7 @@ class SQLiteStore:
 
     def transaction(self, bundle: Resource) -> Resource:
         entries = read_bundle(bundle, self._ctx.registry, expected_type="transaction")
+        prepare(entries, self._ctx.indexer)
         with self._writing() as writer:
             responses = run_transaction(writer, entries)
         return response_bundle("transaction", responses)
@@ -228,6 +243,7 @@ class SQLiteStore:
 
     def _batch_entry(self, index: int, raw: Resource) -> dict[str, Any]:
         entry = read_entry(index, raw, self._ctx.registry)
+        prepare([entry], self._ctx.indexer)
         if entry.method == "GET":
             with self._reading() as reader:
                 return run_get(reader, entry)

@@ -1,10 +1,15 @@
-"""Applying a transaction Bundle inside one write transaction (FHIR R4 http §3.1.0.11.2).
+"""Applying a transaction Bundle (FHIR R4 http §3.1.0.11.2) in two steps.
 
-Order: ids are settled first (conditional creates and updates are looked up, new ids assigned)
-so that `urn:uuid:` references can be rewritten to them; then DELETEs, POSTs and PUTs are
-written; conditional references (`Patient?identifier=...`) are resolved just before the entry
-that holds them is written, so they can find resources created earlier in the same Bundle;
-GETs run last and see the Bundle's writes.
+`prepare` runs before SQLite's write lock is taken: it gives every written entry an id
+(tentative where a conditional lookup may still find an existing resource), rewrites `urn:uuid:`
+references to those ids and computes each resource's index rows. That is most of the CPU work,
+and doing it outside the lock lets several writer processes share the load.
+
+`run` holds the write lock: it settles conditional creates and updates (fixing any reference
+to a tentative id that turned out to be an existing resource), writes DELETEs, POSTs and PUTs in
+that order, resolves conditional references (`Patient?identifier=...`) just before the entry
+that holds them is written, so they find resources created earlier in the same Bundle, and runs
+GETs last, so they see the Bundle's writes.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from hub.fhir import FhirError, InvalidRequest, PreconditionFailed, iter_references
+from hub.fhir import FhirError, InvalidRequest, PreconditionFailed, map_references
 from hub.store._bundles import BundleEntry, entry_error, searchset, status_line, write_response
 from hub.store._protocol import WriteOutcome
 
+from ._indexer import Indexer
 from ._session import Reader, Writer
 
 _CONDITIONAL_REFERENCE = re.compile(r"(?P<type>[A-Z][A-Za-z]+)\?(?P<criteria>.+)")
@@ -28,138 +34,187 @@ class _Unresolved(Exception):
     """A conditional reference that matched nothing yet; the entry is retried at the end."""
 
 
+def _fail(entry: BundleEntry, exc: FhirError) -> FhirError:
+    exc.entry_index = entry.index  # type: ignore[attr-defined]
+    return exc
+
+
+def _named(exc: FhirError) -> FhirError:
+    index = getattr(exc, "entry_index", None)
+    return exc if index is None else entry_error(index, exc)
+
+
+# --- before the lock ------------------------------------------------------------------------
+def prepare(entries: list[BundleEntry], indexer: Indexer) -> None:
+    """Tentative ids, local references rewritten, index rows computed."""
+    local: dict[str, str] = {}
+    for entry in entries:
+        if entry.method in ("POST", "PUT"):
+            entry.target_id = entry.id or _body_id(entry) or str(uuid.uuid4())
+            if entry.full_url:
+                local[entry.full_url] = f"{entry.resource_type}/{entry.target_id}"
+        elif entry.method == "DELETE":
+            entry.target_id = entry.id
+
+    def rewrite(value: str) -> str | None:
+        if value in local:
+            return local[value]
+        if value.startswith(("urn:uuid:", "urn:oid:")):
+            raise InvalidRequest(f"reference {value} names no entry's fullUrl in this Bundle")
+        if _CONDITIONAL_REFERENCE.fullmatch(value):
+            conditional.add(value)
+        return None
+
+    try:
+        for entry in entries:
+            if entry.resource is None:
+                continue
+            conditional: set[str] = set()
+            entry.resource = map_references(entry.resource, rewrite)
+            entry.has_conditional_references = bool(conditional)
+            if not conditional:
+                entry.index_rows = indexer.rows(entry.resource)
+    except FhirError as exc:
+        raise entry_error(entry.index, exc) from None
+
+
+def _body_id(entry: BundleEntry) -> str | None:
+    # A conditional PUT that creates may keep the id the client chose; a POST never does.
+    if entry.method == "PUT" and entry.resource is not None:
+        return entry.resource.get("id")
+    return None
+
+
+# --- under the lock -------------------------------------------------------------------------
 def run_transaction(writer: Writer, entries: list[BundleEntry]) -> list[dict[str, Any]]:
     responses: dict[int, dict[str, Any]] = {}
     try:
-        targets = _settle_ids(writer, entries)
-        _rewrite_local_references(entries, targets)
+        _settle_ids(writer, entries)
         writes = sorted(
             (e for e in entries if e.method != "GET"), key=lambda e: _WRITE_ORDER[e.method]
         )
         deferred = []
         for entry in writes:
             try:
-                responses[entry.index] = _write(writer, entry, targets, final=False)
+                responses[entry.index] = _write(writer, entry, final=False)
             except _Unresolved:
                 deferred.append(entry)
         for entry in deferred:
-            responses[entry.index] = _write(writer, entry, targets, final=True)
+            responses[entry.index] = _write(writer, entry, final=True)
         for entry in entries:
             if entry.method == "GET":
                 responses[entry.index] = run_get(writer, entry)
     except FhirError as exc:
-        index = getattr(exc, "entry_index", None)
-        if index is None:
-            raise
-        raise entry_error(index, exc) from None
+        raise _named(exc) from None
     return [responses[e.index] for e in entries]
 
 
-def _fail(entry: BundleEntry, exc: FhirError) -> FhirError:
-    exc.entry_index = entry.index  # type: ignore[attr-defined]
-    return exc
-
-
-def _settle_ids(writer: Writer, entries: list[BundleEntry]) -> dict[int, tuple[str, bool]]:
-    """Per write entry: (the id it writes, whether it matched an existing resource)."""
-    targets: dict[int, tuple[str, bool]] = {}
+def _settle_ids(writer: Writer, entries: list[BundleEntry]) -> None:
+    """Look up conditional creates, updates and deletes; refuse two writes of one resource."""
+    moved: dict[str, str] = {}
     written: dict[str, int] = {}
     for entry in entries:
         if entry.method == "GET":
             continue
         try:
-            target = _settle(writer, entry)
+            tentative = entry.target_id
+            _settle(writer, entry)
         except FhirError as exc:
             raise _fail(entry, exc) from None
-        if target is None:
+        if entry.target_id is None:
             continue
-        key = f"{entry.resource_type}/{target[0]}"
+        if tentative is not None and tentative != entry.target_id:
+            moved[f"{entry.resource_type}/{tentative}"] = f"{entry.resource_type}/{entry.target_id}"
+        key = f"{entry.resource_type}/{entry.target_id}"
         if key in written:
             raise _fail(
-                entry,
-                InvalidRequest(f"{key} is also written by Bundle.entry[{written[key]}]"),
+                entry, InvalidRequest(f"{key} is also written by Bundle.entry[{written[key]}]")
             )
         written[key] = entry.index
-        targets[entry.index] = target
-    return targets
+    if moved:
+        _follow_moved_ids(entries, moved, writer.ctx.indexer)
 
 
-def _settle(writer: Writer, entry: BundleEntry) -> tuple[str, bool] | None:
-    if entry.method == "POST" and not entry.if_none_exist:
-        return str(uuid.uuid4()), False
+def _settle(writer: Writer, entry: BundleEntry) -> None:
     if entry.id is not None:
-        return entry.id, writer.row(entry.resource_type, entry.id) is not None
+        entry.matched = writer.row(entry.resource_type, entry.id) is not None
+        return
     criteria = entry.if_none_exist if entry.method == "POST" else entry.criteria
-    assert criteria is not None
+    if not criteria:
+        return  # a plain POST: its new id stands
     found = writer.matching_ids(entry.resource_type, criteria)
     if len(found) > 1:
         raise PreconditionFailed(f"{entry.resource_type}?{criteria} matched more than one")
+    body_id = _body_id(entry)
+    if found and body_id and body_id != found[0]:
+        raise InvalidRequest(
+            f"{entry.resource_type}?{criteria} matched {found[0]} but the resource has id {body_id}"
+        )
     if found:
-        return found[0], True
-    if entry.method == "DELETE":
-        return None
-    body_id = entry.resource.get("id") if entry.resource else None
-    return body_id or str(uuid.uuid4()), False
+        entry.target_id, entry.matched = found[0], True
+    elif entry.method == "DELETE":
+        entry.target_id = None
 
 
-def _rewrite_local_references(
-    entries: list[BundleEntry], targets: dict[int, tuple[str, bool]]
-) -> None:
-    local = {
-        e.full_url: f"{e.resource_type}/{targets[e.index][0]}"
-        for e in entries
-        if e.full_url and e.index in targets and e.method in ("POST", "PUT")
-    }
+def _follow_moved_ids(entries: list[BundleEntry], moved: dict[str, str], indexer: Indexer) -> None:
+    """References to a tentative id whose entry matched an existing resource point to it."""
     for entry in entries:
-        for ref in iter_references(entry.resource or {}):
-            value = ref["reference"]
-            if value in local:
-                ref["reference"] = local[value]
-            elif value.startswith(("urn:uuid:", "urn:oid:")):
-                raise _fail(
-                    entry,
-                    InvalidRequest(f"reference {value} names no entry's fullUrl in this Bundle"),
-                )
+        if entry.resource is None:
+            continue
+        resource = map_references(entry.resource, moved.get)
+        if resource is not entry.resource:
+            entry.resource = resource
+            entry.index_rows = None if entry.has_conditional_references else indexer.rows(resource)
 
 
 def _resolve_conditional_references(writer: Writer, entry: BundleEntry, final: bool) -> None:
-    for ref in iter_references(entry.resource or {}):
-        match = _CONDITIONAL_REFERENCE.fullmatch(ref["reference"])
+    def resolve(value: str) -> str | None:
+        match = _CONDITIONAL_REFERENCE.fullmatch(value)
         if not match:
-            continue
+            return None
         found = writer.matching_ids(match["type"], match["criteria"])
         if len(found) == 1:
-            ref["reference"] = f"{match['type']}/{found[0]}"
-        elif len(found) > 1:
-            raise PreconditionFailed(f"reference {ref['reference']} matches more than one")
-        elif final:
-            raise PreconditionFailed(f"reference {ref['reference']} matches nothing")
-        else:
-            raise _Unresolved
+            return f"{match['type']}/{found[0]}"
+        if len(found) > 1:
+            raise PreconditionFailed(f"reference {value} matches more than one")
+        if final:
+            raise PreconditionFailed(f"reference {value} matches nothing")
+        raise _Unresolved
+
+    if entry.resource is not None and entry.has_conditional_references:
+        entry.resource = map_references(entry.resource, resolve)
 
 
-def _write(
-    writer: Writer, entry: BundleEntry, targets: dict[int, tuple[str, bool]], *, final: bool
-) -> dict[str, Any]:
+def apply_entry(writer: Writer, entry: BundleEntry) -> WriteOutcome:
+    """A single create, update or delete: the same steps as one entry of a transaction."""
+    _settle_ids(writer, [entry])
+    _resolve_conditional_references(writer, entry, final=True)
+    return _apply(writer, entry)
+
+
+def _write(writer: Writer, entry: BundleEntry, *, final: bool) -> dict[str, Any]:
     try:
         _resolve_conditional_references(writer, entry, final)
-        return write_response(_apply(writer, entry, targets.get(entry.index)))
+        return write_response(_apply(writer, entry))
     except FhirError as exc:
         raise _fail(entry, exc) from None
 
 
-def _apply(writer: Writer, entry: BundleEntry, target: tuple[str, bool] | None) -> WriteOutcome:
+def _apply(writer: Writer, entry: BundleEntry) -> WriteOutcome:
     if entry.method == "DELETE":
-        if target is None:
+        if entry.target_id is None:
             return WriteOutcome(204, entry.resource_type, entry.id or "", None, None)
-        return writer.delete(entry.resource_type, target[0])
-    assert entry.resource is not None and target is not None
-    id, matched = target
+        return writer.delete(entry.resource_type, entry.target_id)
+    assert entry.resource is not None and entry.target_id is not None
     if entry.method == "POST":
-        if matched:
-            return Writer._outcome(200, writer.read(entry.resource_type, id))
-        return writer.create(entry.resource, id=id)
-    return writer.update({**entry.resource, "id": id}, if_match=entry.if_match)
+        if entry.matched:
+            return Writer.outcome(200, writer.read(entry.resource_type, entry.target_id))
+        return writer.create(entry.resource, id=entry.target_id, index_rows=entry.index_rows)
+    return writer.update(
+        {**entry.resource, "id": entry.target_id},
+        if_match=entry.if_match,
+        index_rows=entry.index_rows,
+    )
 
 
 def run_get(reader: Reader, entry: BundleEntry) -> dict[str, Any]:
