@@ -21,8 +21,9 @@ class HubSettings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535, description="Port `hub serve` listens on.")
     public_base_url: str = Field(
         "",
-        description="Base URL clients see (behind a proxy), for links and Location headers; "
-        "empty: taken from each request.",
+        description="The FHIR base URL clients see, including /fhir (behind a proxy, e.g. "
+        "https://hub.example.org/fhir), for links and Location headers; empty: taken from "
+        "each request.",
     )
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
