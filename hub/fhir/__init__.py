@@ -23,6 +23,7 @@ from ._errors import (
     VersionConflict,
     operation_outcome,
 )
+from ._ids import new_id
 from ._references import LiteralReference, iter_references, map_references, parse_reference
 from ._validation import is_resource_type, is_valid_id, validate_resource
 
@@ -49,6 +50,7 @@ __all__ = [
     "is_valid_id",
     "iter_references",
     "map_references",
+    "new_id",
     "now_ms",
     "operation_outcome",
     "parse_reference",

@@ -15,11 +15,10 @@ GETs last, so they see the Bundle's writes.
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from hub.fhir import FhirError, InvalidRequest, PreconditionFailed, map_references
+from hub.fhir import FhirError, InvalidRequest, PreconditionFailed, map_references, new_id
 from hub.store._bundles import BundleEntry, entry_error, searchset, status_line, write_response
 from hub.store._protocol import WriteOutcome
 
@@ -50,7 +49,7 @@ def prepare(entries: list[BundleEntry], indexer: Indexer) -> None:
     local: dict[str, str] = {}
     for entry in entries:
         if entry.method in ("POST", "PUT"):
-            entry.target_id = entry.id or _body_id(entry) or str(uuid.uuid4())
+            entry.target_id = entry.id or _body_id(entry) or new_id()
             if entry.full_url:
                 local[entry.full_url] = f"{entry.resource_type}/{entry.target_id}"
         elif entry.method == "DELETE":

@@ -1,0 +1,65 @@
+# The hub's set-up in two commands: `make demo` and `make test`. `make` lists every target.
+#
+# Needs only Python >= 3.11 and make: everything else is installed into .venv, and installed
+# again only when pyproject.toml changes. Every target can be run again safely.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.hub-installed
+PYTHON ?=
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: help install demo test test-services lint format bench clean
+
+help: ## List the targets (the default)
+	@echo "usage: make TARGET   (first time: make demo, or make test)"
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z-]*:[^#]*## / {printf "  %-14s %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+install: $(STAMP) ## Create .venv with the first Python >= 3.11 found and install the hub (-e .[dev])
+
+$(BIN)/python:
+	@PYTHON="$(PYTHON)" bash scripts/bootstrap $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "error: $(VENV) has Python < 3.11: run 'make clean' first" >&2; exit 1; }
+	@echo "installing the hub and its dev tools into $(VENV)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --editable '.[dev]'
+	@touch $@
+
+demo: $(STAMP) ## Install and run the hub on the embedded store: FHIR API at http://127.0.0.1:8080/fhir
+	$(BIN)/hub serve
+
+test: $(STAMP) test-services ## Install the dev environment and run the whole suite: ruff check, ruff format --check, pytest
+	@status=0; \
+	echo "--- ruff check"; $(BIN)/ruff check . || status=1; \
+	echo "--- ruff format --check"; $(BIN)/ruff format --check . || status=1; \
+	echo "--- pytest"; $(BIN)/pytest $(PYTEST_ARGS) || status=1; \
+	exit $$status
+
+# Later: start PostgreSQL and a native HAPI FHIR server here, for the conformance suite to run
+# against HAPI too. `make test` already depends on this target.
+test-services: ## Start the services the tests need: none yet (PostgreSQL and HAPI FHIR will be)
+	@echo "test-services: no services needed yet (PostgreSQL and HAPI FHIR will start here)"
+
+lint: $(STAMP) ## Check the code without changing it: ruff check and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Rewrite the code in place: ruff check --fix and ruff format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## Benchmark the embedded store: hub bench store (100,000 patients; BENCH_ARGS="--patients 2000")
+	$(BIN)/hub bench store $(BENCH_ARGS)
+
+clean: ## Remove .venv, .hub-data and caches (nothing tracked by git)
+	rm -rf $(VENV) .hub-data .pytest_cache .ruff_cache .build hub.egg-info
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

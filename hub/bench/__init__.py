@@ -1,0 +1,23 @@
+"""Benchmarks of the hub (`hub bench ...`) and the synthetic data they load."""
+
+from ._store import store_bench_command
+from ._synthetic import (
+    NHS_NUMBER_CAPACITY,
+    RESOURCES_PER_PATIENT,
+    PatientFacts,
+    is_valid_nhs_number,
+    patient_entries,
+    patient_facts,
+    transaction_bundles,
+)
+
+__all__ = [
+    "NHS_NUMBER_CAPACITY",
+    "RESOURCES_PER_PATIENT",
+    "PatientFacts",
+    "is_valid_nhs_number",
+    "patient_entries",
+    "patient_facts",
+    "store_bench_command",
+    "transaction_bundles",
+]
