@@ -63,18 +63,18 @@ class Indexer:
             pid = indexed.pid
             if param.type == "reference":
                 refs = tables.setdefault("idx_ref", set())
-                refs.update((pid, v.resource_type, v.id, v.url) for v in values)
+                refs.update((pid, v.id or "", v.resource_type or "", v.url or "") for v in values)
                 if indexed.identifier_pid is not None:
                     tokens = tables.setdefault("idx_token", set())
                     tokens.update(
-                        (indexed.identifier_pid, t.code, t.system)
+                        (indexed.identifier_pid, t.code, t.system or "")
                         for t in reference_identifiers(nodes)
                     )
             elif param.type == "token":
                 tokens = tables.setdefault("idx_token", set())
-                tokens.update((pid, t.code, t.system) for t in values)
+                tokens.update((pid, t.code, t.system or "") for t in values)
             elif param.type == "uri":
-                tables.setdefault("idx_token", set()).update((pid, v, None) for v in values)
+                tables.setdefault("idx_token", set()).update((pid, v, "") for v in values)
             elif param.type == "string":
                 strings = tables.setdefault("idx_string", set())
                 strings.update((pid, normalise_string(v), v) for v in values)
@@ -93,6 +93,6 @@ INSERT_SQL = {
     "idx_token": "INSERT INTO idx_token (pid, code, system, rid) VALUES (?, ?, ?, ?)",
     "idx_string": "INSERT INTO idx_string (pid, value, exact, rid) VALUES (?, ?, ?, ?)",
     "idx_date": "INSERT INTO idx_date (pid, low, high, rid) VALUES (?, ?, ?, ?)",
-    "idx_ref": "INSERT INTO idx_ref (pid, target_type, target_id, url, rid) VALUES (?, ?, ?, ?, ?)",
+    "idx_ref": "INSERT INTO idx_ref (pid, target_id, target_type, url, rid) VALUES (?, ?, ?, ?, ?)",
     "idx_number": "INSERT INTO idx_number (pid, value, rid) VALUES (?, ?, ?)",
 }

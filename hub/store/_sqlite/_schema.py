@@ -2,7 +2,10 @@
 
 `resource` holds one row per logical resource (its current version number and state);
 `resource_version` every version's JSON. The `idx_*` tables hold the search values of the current
-version only, one row per value, keyed by a small integer per search parameter (`param`).
+version only, one row per value, keyed by a small integer per search parameter (`param`). They
+are WITHOUT ROWID tables whose primary key is the search order, so a value is written to one
+B-tree (plus the `rid` index that deletes use), not three; an absent part of a value (a token
+without a system) is '' because primary key columns cannot be NULL there.
 """
 
 from __future__ import annotations
@@ -38,30 +41,36 @@ CREATE TABLE IF NOT EXISTS resource_version (
 CREATE INDEX IF NOT EXISTS resource_version_type_updated
     ON resource_version (type, last_updated);
 
-CREATE TABLE IF NOT EXISTS idx_token (pid INTEGER NOT NULL, code TEXT NOT NULL, system TEXT,
-                                      rid INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_token_value ON idx_token (pid, code, system, rid);
+CREATE TABLE IF NOT EXISTS idx_token (
+    pid INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (pid, code, system, rid)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid);
 
-CREATE TABLE IF NOT EXISTS idx_string (pid INTEGER NOT NULL, value TEXT NOT NULL,
-                                       exact TEXT NOT NULL, rid INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_string_value ON idx_string (pid, value, rid);
+CREATE TABLE IF NOT EXISTS idx_string (
+    pid INTEGER NOT NULL, value TEXT NOT NULL, exact TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (pid, value, exact, rid)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_string_rid ON idx_string (rid);
 
-CREATE TABLE IF NOT EXISTS idx_date (pid INTEGER NOT NULL, low INTEGER NOT NULL,
-                                     high INTEGER NOT NULL, rid INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (pid, low, high, rid);
+CREATE TABLE IF NOT EXISTS idx_date (
+    pid INTEGER NOT NULL, low INTEGER NOT NULL, high INTEGER NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (pid, low, high, rid)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_date_rid ON idx_date (rid);
 
-CREATE TABLE IF NOT EXISTS idx_ref (pid INTEGER NOT NULL, target_type TEXT, target_id TEXT,
-                                    url TEXT, rid INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_ref_target ON idx_ref (pid, target_id, target_type, rid);
-CREATE INDEX IF NOT EXISTS idx_ref_url ON idx_ref (pid, url) WHERE url IS NOT NULL;
+CREATE TABLE IF NOT EXISTS idx_ref (
+    pid INTEGER NOT NULL, target_id TEXT NOT NULL, target_type TEXT NOT NULL, url TEXT NOT NULL,
+    rid INTEGER NOT NULL,
+    PRIMARY KEY (pid, target_id, target_type, url, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_ref_url ON idx_ref (pid, url) WHERE url != '';
 CREATE INDEX IF NOT EXISTS idx_ref_rid ON idx_ref (rid);
 
-CREATE TABLE IF NOT EXISTS idx_number (pid INTEGER NOT NULL, value REAL NOT NULL,
-                                       rid INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_number_value ON idx_number (pid, value, rid);
+CREATE TABLE IF NOT EXISTS idx_number (
+    pid INTEGER NOT NULL, value REAL NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (pid, value, rid)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_number_rid ON idx_number (rid);
 """
 
@@ -76,6 +85,7 @@ def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=60000")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB per connection: bounded memory
     conn.execute("PRAGMA temp_store=MEMORY")
+    
     return conn
 
 

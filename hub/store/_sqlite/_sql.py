@@ -71,7 +71,7 @@ def _token_predicate(value: TokenQuery) -> tuple[str, list[Any]]:
     if value.system is ANY:
         return "code = ?", [value.code]
     if value.system is None:
-        return "(code = ? AND system IS NULL)", [value.code]
+        return "(code = ? AND system = '')", [value.code]
     return "(code = ? AND system = ?)", [value.code, value.system]
 
 

@@ -44,6 +44,7 @@ from hub.store._query import QueryParser
 from hub.store._search_params import SearchParameterRegistry
 
 from ._indexer import Indexer, param_ids
+from ._lock import WriteLock
 from ._schema import connect, create_schema
 from ._session import Reader, StoreContext, Writer
 from ._transaction import apply_entry, prepare, run_get, run_transaction
@@ -66,6 +67,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = WriteLock(f"{self.path}-writer.lock")
         registry = registry or SearchParameterRegistry.default()
         conn = self._connection()
         create_schema(conn)
@@ -104,15 +106,16 @@ class SQLiteStore:
     @contextmanager
     def _writing(self) -> Iterator[Writer]:
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            writer = Writer(conn, self._ctx, now_ms())
-            yield writer
-            writer.flush()
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                writer = Writer(conn, self._ctx, now_ms())
+                yield writer
+                writer.flush()
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -124,6 +127,7 @@ class SQLiteStore:
                     pass  # closed already
             self._connections.clear()
         self._local = threading.local()
+        self._write_lock.close()
 
     # --- checks done before taking the write lock ---------------------------------------------
     def _check_type(self, resource_type: str) -> None:

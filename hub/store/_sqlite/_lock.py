@@ -1,0 +1,49 @@
+"""One writer at a time, across threads and processes, woken as soon as the lock is free.
+
+SQLite lets one writer in and makes the others retry on a busy handler that sleeps 1, 2, 5 ...
+up to 100 ms between attempts, so a waiting writer often sleeps long after the lock was
+released while the writer that had it takes it again. A blocking lock on a file beside the
+database queues writers instead. SQLite's own locking still guards the database: this lock
+only decides who asks first.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's busy handler alone serialises writers
+    fcntl = None  # type: ignore[assignment]
+
+
+class WriteLock:
+    def __init__(self, path: str) -> None:
+        self._threads = threading.Lock()  # flock does not exclude threads of one process
+        self._file = open(path, "a+b") if fcntl is not None else None  # noqa: SIM115
+
+    def __enter__(self) -> WriteLock:
+        self._threads.acquire()
+        if self._file is not None:
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX)
+            except BaseException:
+                self._threads.release()
+                raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
