@@ -51,6 +51,8 @@ from ._transaction import apply_entry, prepare, run_get, run_transaction
 
 log = logging.getLogger(__name__)
 
+_COMMITS_PER_CHECKPOINT = 16
+
 
 class SQLiteStore:
     """`FhirStore` on a SQLite file."""
@@ -68,6 +70,7 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = WriteLock(f"{self.path}-writer.lock")
+        self._commits_since_checkpoint = 0
         registry = registry or SearchParameterRegistry.default()
         conn = self._connection()
         create_schema(conn)
@@ -116,6 +119,18 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        self._after_commit(conn)
+
+    def _after_commit(self, conn: sqlite3.Connection) -> None:
+        """Copy the WAL back into the database now and then, once the write lock is free.
+
+        A PASSIVE checkpoint never blocks writers or readers, so other writers go on while it
+        runs; SQLite's own auto-checkpoint would run inside a commit, holding everyone up.
+        """
+        self._commits_since_checkpoint += 1
+        if self._commits_since_checkpoint >= _COMMITS_PER_CHECKPOINT:
+            self._commits_since_checkpoint = 0
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         with self._lock:
