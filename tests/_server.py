@@ -26,7 +26,9 @@ def running_hub(
 ) -> Iterator[str]:
     """Serve `create_app(settings, store)` (or `app`) with uvicorn on 127.0.0.1 in a
     background thread; yield its base URL (`http://127.0.0.1:PORT`) and stop it on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP said outright: asyncio sets TCP_NODELAY only on sockets that say it, and
+    # without it each answer on a kept-alive connection waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

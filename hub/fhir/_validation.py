@@ -10,6 +10,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from ._errors import InvalidResource, Issue
+from ._json_types import json_type_errors
 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
@@ -77,7 +78,7 @@ def validate_resource(resource: Any, *, expected_type: str | None = None) -> str
             [Issue("error", "value", f"Invalid resource id {rid!r}", (f"{resource_type}.id",))]
         )
     try:
-        _model(resource_type).model_validate(resource)
+        instance = _model(resource_type).model_validate(resource)
     except KeyError as exc:  # fhir.resources' lookup of a contained resource's unknown type
         raise InvalidResource(
             [Issue("error", "structure", f"Unknown resource type inside {resource_type}: {exc}")]
@@ -94,4 +95,9 @@ def validate_resource(resource: Any, *, expected_type: str | None = None) -> str
                 for err in exc.errors(include_url=False)
             ]
         ) from None
+    wrong = json_type_errors(resource, instance, resource_type)
+    if wrong:
+        raise InvalidResource(
+            [Issue("error", "value", text, (text.partition(":")[0],)) for text in wrong]
+        )
     return resource_type

@@ -30,6 +30,7 @@ class BundleEntry:
     criteria: str | None
     """The query string of a conditional or search URL (`identifier=sys|val`)."""
     url: str
+    """The request URL relative to the base: `Patient/1/_history/2`, `Patient?identifier=...`."""
     resource: Resource | None
     full_url: str | None
     if_none_exist: str | None
@@ -74,16 +75,25 @@ def entry_error(entry_index: int, error: FhirError) -> FhirError:
             i.severity,
             i.code,
             f"{where}: {i.diagnostics}",
-            tuple(f"{where}.resource{_after_type(e)}" for e in i.expression) or (where,),
+            tuple(where + _within_entry(e) for e in i.expression) or (where,),
         )
         for i in error.issues
     ]
     return FhirError(error.status, "", issues=issues)
 
 
-def _after_type(path: str) -> str:
+_ENTRY_ELEMENTS = ("request", "response", "fullUrl", "resource", "search")
+
+
+def _within_entry(path: str) -> str:
+    """A path in the entry: `Patient.birthDate` and `birthDate` are in its resource,
+    `request.url` is the entry's own."""
     head, dot, rest = path.partition(".")
-    return f".{rest}" if dot and head[:1].isupper() else f".{path}"
+    if head[:1].isupper():
+        return f".resource.{rest}" if dot else ".resource"
+    if head.partition("[")[0] in _ENTRY_ELEMENTS:
+        return f".{path}"
+    return f".resource.{path}"
 
 
 def check_bundle(bundle: Any, *, expected_type: str) -> None:
@@ -104,7 +114,22 @@ def read_bundle(
 ) -> list[BundleEntry]:
     """Check a Bundle's shape and every entry's request and resource; raise on the first error."""
     check_bundle(bundle, expected_type=expected_type)
-    return [read_entry(i, raw, registry) for i, raw in enumerate(bundle.get("entry") or [])]
+    entries = [read_entry(i, raw, registry) for i, raw in enumerate(bundle.get("entry") or [])]
+    full_urls: dict[str, int] = {}
+    for entry in entries:
+        if entry.full_url is None or entry.method not in ("POST", "PUT"):
+            continue
+        if entry.full_url in full_urls:
+            raise entry_error(
+                entry.index,
+                InvalidRequest(
+                    f"fullUrl {entry.full_url} is also that of "
+                    f"Bundle.entry[{full_urls[entry.full_url]}]: it must be unique",
+                    expression=["fullUrl"],
+                ),
+            )
+        full_urls[entry.full_url] = entry.index
+    return entries
 
 
 def read_entry(index: int, raw: Any, registry: SearchParameterRegistry) -> BundleEntry:
@@ -116,21 +141,27 @@ def read_entry(index: int, raw: Any, registry: SearchParameterRegistry) -> Bundl
 
 
 def _read_entry(index: int, raw: Any, registry: SearchParameterRegistry) -> BundleEntry:
-    request = raw.get("request") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict):
+        raise InvalidRequest("A Bundle entry must be a JSON object")
+    request = raw.get("request")
     if not isinstance(request, dict):
         raise InvalidRequest("entry.request is missing", expression=["request"])
     method, url = request.get("method"), request.get("url")
     if method not in METHODS:
-        raise InvalidRequest(f"request.method {method!r} is not one of {METHODS}")
+        raise InvalidRequest(
+            f"request.method {method!r} is not one of {METHODS}", expression=["request.method"]
+        )
     if not isinstance(url, str) or not url:
-        raise InvalidRequest("request.url is missing")
+        raise InvalidRequest("request.url is missing", expression=["request.url"])
     path, _, criteria = url.partition("?")
-    path = urlsplit(path).path if "://" in path else path
-    parts = [p for p in path.strip("/").split("/") if p]
+    parts = [p for p in (urlsplit(path).path if "://" in path else path).split("/") if p]
+    if "://" in path:  # [base]/Type/...: the base is whatever comes before the type
+        parts = parts[next((i for i, p in enumerate(parts) if registry.supports(p)), 0) :]
     if not parts or not registry.supports(parts[0]):
         raise FhirError(
             404, f"request.url {path!r}: resource type not supported", code="not-supported"
         )
+    _check_url_shape(method, parts, url)
     resource_type, id = parts[0], parts[1] if len(parts) > 1 else None
     resource = raw.get("resource")
     if method in ("POST", "PUT"):
@@ -149,12 +180,32 @@ def _read_entry(index: int, raw: Any, registry: SearchParameterRegistry) -> Bund
         resource_type=resource_type,
         id=id,
         criteria=criteria or None,
-        url=url,
+        url="/".join(parts) + (f"?{criteria}" if criteria else ""),  # relative to the base
         resource=resource,
         full_url=raw.get("fullUrl"),
         if_none_exist=request.get("ifNoneExist"),
         if_match=request.get("ifMatch"),
     )
+
+
+def _check_url_shape(method: str, parts: list[str], url: str) -> None:
+    """The interactions a Bundle entry can be: POST Type, PUT/DELETE Type/id or Type?criteria,
+    GET Type?criteria, Type/id or Type/id/_history/vid."""
+    is_id = [not p.startswith(("_", "$")) for p in parts]
+    instance = len(parts) <= 2 and all(is_id[1:])
+    version = len(parts) == 4 and parts[2] == "_history" and is_id[1] and is_id[3]
+    fits = {
+        "POST": len(parts) == 1,
+        "PUT": instance,
+        "DELETE": instance,
+        "GET": instance or version,
+    }[method]
+    if not fits:
+        raise InvalidRequest(
+            f"{method} {url} is not an interaction a Bundle entry can hold here",
+            code="not-supported",
+            expression=["request.url"],
+        )
 
 
 def write_response(outcome: WriteOutcome) -> dict[str, Any]:

@@ -158,16 +158,23 @@ def _parse_number(name: str, text: str) -> NumberQuery:
         raise InvalidRequest(f"Search parameter {name}: not a number: {body!r}") from None
 
 
-def _parse_reference(param: SearchParameter, modifier: str | None, text: str) -> ReferenceQuery:
+def _parse_reference(
+    param: SearchParameter, modifier: str | None, text: str
+) -> list[ReferenceQuery]:
+    """What a reference value matches: one of these (more than one for an absolute URL)."""
     literal = parse_reference(text)
     if literal is not None:
-        return ReferenceQuery(literal.resource_type, literal.id, None)
+        found = [ReferenceQuery(literal.resource_type, literal.id, None)]
+        if literal.base:
+            # Or a canonical URL, which is often of the same form ([base]/Questionnaire/phq-9).
+            found.append(ReferenceQuery(None, None, text))
+        return found
     if "/" in text or ":" in text:
-        return ReferenceQuery(None, None, text.split("|")[0])  # canonical or other URL
+        return [ReferenceQuery(None, None, text.split("|")[0])]  # canonical or other URL
     target = modifier if modifier and modifier[:1].isupper() else None
     if target is None and len(param.targets) == 1 and "Resource" not in param.targets:
         target = next(iter(param.targets))
-    return ReferenceQuery(target, text, None)
+    return [ReferenceQuery(target, text, None)]
 
 
 class QueryParser:
@@ -231,8 +238,16 @@ class QueryParser:
         texts = [v for v in split_values(value) if v != ""]
         if not texts:
             return None  # an empty parameter constrains nothing
-        condition.values = [self._value(param, modifier, name, t) for t in texts]
+        condition.values = [v for t in texts for v in self._values(param, modifier, name, t)]
         return condition
+
+    def _values(
+        self, param: SearchParameter, modifier: str | None, name: str, text: str
+    ) -> list[Any]:
+        """The value(s) one comma-separated part stands for; any of them matches."""
+        if param.type == "reference" and modifier != "identifier":
+            return _parse_reference(param, modifier, _unescape(text))
+        return [self._value(param, modifier, name, text)]
 
     def _value(self, param: SearchParameter, modifier: str | None, name: str, text: str) -> Any:
         if param.type == "token" or (param.type == "reference" and modifier == "identifier"):
@@ -243,8 +258,6 @@ class QueryParser:
             return _parse_date(name, text)
         if param.type == "number":
             return _parse_number(name, text)
-        if param.type == "reference":
-            return _parse_reference(param, modifier, _unescape(text))
         return _unescape(text)  # uri
 
     def _chained(

@@ -18,6 +18,7 @@ from hub.fhir import (
     ResourceGone,
     ResourceNotFound,
     format_instant,
+    now_ms,
 )
 from hub.store._protocol import HistoryEntry, HistoryPage, Resource, SearchPage, WriteOutcome
 from hub.store._query import IncludeSpec, QueryParser, SearchQuery
@@ -240,7 +241,13 @@ class Reader:
             for code in self.ctx.registry.patient_compartment(resource_type):
                 members.extend(self._referring_rids(f"{resource_type}.{code}", patient_id))
         compartment = list(dict.fromkeys(members))
-        referenced = self._referenced_rids(compartment, exclude_type="Patient")
+        # Only what the record refers to outside any patient's compartment (an Organization,
+        # a Practitioner): an AuditEvent or Provenance naming this patient may also name
+        # another patient's resources, which are never part of this record.
+        personal = [
+            t for t in self.ctx.registry.resource_types if self.ctx.registry.patient_compartment(t)
+        ]
+        referenced = self._referenced_rids(compartment, exclude_types=personal)
         everything = compartment + [r for r in referenced if r not in set(compartment)]
         page_rids = everything[offset : offset + count]
         page = SearchPage("Patient", [], total=len(everything), offset=offset, count=count)
@@ -256,16 +263,18 @@ class Reader:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def _referenced_rids(self, rids: list[int], *, exclude_type: str) -> list[int]:
+    def _referenced_rids(self, rids: list[int], *, exclude_types: list[str]) -> list[int]:
         found: list[int] = []
         for start in range(0, len(rids), 500):
             chunk = rids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
+            excluded = ", ".join("?" * len(exclude_types))
             rows = self._execute(
                 "SELECT DISTINCT t.rid FROM idx_ref i JOIN resource t "
                 "ON t.type = i.target_type AND t.id = i.target_id "
-                f"WHERE i.rid IN ({marks}) AND t.deleted = 0 AND t.type != ? ORDER BY t.rid",
-                [*chunk, exclude_type],
+                f"WHERE i.rid IN ({marks}) AND t.deleted = 0 AND t.type NOT IN ({excluded}) "
+                "ORDER BY t.rid",
+                [*chunk, *exclude_types],
             ).fetchall()
             found.extend(r[0] for r in rows)
         return list(dict.fromkeys(found))
@@ -305,6 +314,19 @@ class Reader:
             for rid, version, updated, method, body in rows
         ]
         return HistoryPage(entries, total, offset, count, offset + len(entries) < total)
+
+
+def next_instant(conn: sqlite3.Connection) -> int:
+    """The time of a write transaction, in epoch ms: now, or just after the last one if the
+    clock stalled or stepped back. Versions are then dated in the order they were written,
+    so a client polling with `_since` or `_lastUpdated=gt` misses none. Called under the
+    write lock."""
+    found = conn.execute("SELECT value FROM hub_meta WHERE key = 'last_updated'").fetchone()
+    moment = max(now_ms(), int(found[0]) + 1 if found else 0)
+    conn.execute(
+        "INSERT OR REPLACE INTO hub_meta (key, value) VALUES ('last_updated', ?)", (str(moment),)
+    )
+    return moment
 
 
 class Writer(Reader):

@@ -22,7 +22,7 @@ from hub.store._query import (
 )
 from hub.store._search_params import normalise_string
 
-from ._indexer import IDENTIFIER_SUFFIX
+from ._indexer import IDENTIFIER_SUFFIX, RESOURCE_COLUMNS
 
 _TABLE = {
     "token": "idx_token",
@@ -84,9 +84,14 @@ def _string_predicate(value: str, modifier: str | None) -> tuple[str, list[Any]]
     return "(value >= ? AND value < ?)", [value, value + _PREFIX_END]
 
 
+# `url != ''` lets SQLite use the partial index on url (it cannot tell that a bound value
+# is not '' by itself).
+_URL = "(url != '' AND url = ?)"
+
+
 def _reference_predicate(value: ReferenceQuery) -> tuple[str, list[Any]]:
     if value.url is not None:
-        return "url = ?", [value.url]
+        return _URL, [value.url]
     if value.resource_type is None:
         return "target_id = ?", [value.id]
     return "(target_id = ? AND target_type = ?)", [value.id, value.resource_type]
@@ -115,6 +120,9 @@ class SqlBuilder:
 
     def _condition(self, condition: Condition, alias: str) -> tuple[str, list[Any]]:
         param = condition.param
+        if param.code in RESOURCE_COLUMNS and condition.modifier == "missing":
+            # Every stored resource has an id and a lastUpdated.
+            return ("0" if condition.values[0] else "1"), []
         if param.code == "_id":
             return self._id_condition(condition, alias)
         if param.code == "_lastUpdated":
@@ -129,17 +137,16 @@ class SqlBuilder:
         if condition.modifier == "missing":
             negate = "NOT " if condition.values[0] else ""
             return f"{alias}.rid {negate}IN (SELECT rid FROM {table} WHERE pid = ?)", [pid]
+        # Each value ORed with `pid = ?` of its own: SQLite then answers every value from the
+        # index (MULTI-INDEX OR); `pid = ? AND (a OR b)` would scan all values of the parameter.
         predicates, args = [], []
         for value in condition.values:
             sql, value_args = self._value_predicate(table, value, condition.modifier)
-            predicates.append(sql)
-            args.extend(value_args)
+            predicates.append(f"(pid = ? AND {sql})")
+            args.extend([pid, *value_args])
         negate = "NOT " if condition.modifier == "not" else ""
-        sql = (
-            f"{alias}.rid {negate}IN (SELECT rid FROM {table} WHERE pid = ? AND "
-            f"({' OR '.join(predicates)}))"
-        )
-        return sql, [pid, *args]
+        sql = f"{alias}.rid {negate}IN (SELECT rid FROM {table} WHERE {' OR '.join(predicates)})"
+        return sql, args
 
     @staticmethod
     def _value_predicate(table: str, value: Any, modifier: str | None) -> tuple[str, list[Any]]:
@@ -182,14 +189,12 @@ class SqlBuilder:
             target = f"t{next(self._aliases)}"
             where, where_args = self._where(target_type, [inner], target)
             branches.append(
-                f"(target_type = ? AND target_id IN (SELECT {target}.id FROM resource {target} "
-                f"WHERE {where}))"
+                f"(pid = ? AND target_type = ? AND target_id IN "
+                f"(SELECT {target}.id FROM resource {target} WHERE {where}))"
             )
-            args.extend([target_type, *where_args])
-        sql = (
-            f"{alias}.rid IN (SELECT rid FROM idx_ref WHERE pid = ? AND ({' OR '.join(branches)}))"
-        )
-        return sql, [pid, *args]
+            args.extend([pid, target_type, *where_args])
+        sql = f"{alias}.rid IN (SELECT rid FROM idx_ref WHERE {' OR '.join(branches)})"
+        return sql, args
 
     def order_by(self, sort: Sequence[SortKey], alias: str = "r") -> tuple[str, list[Any]]:
         terms, args = [], []

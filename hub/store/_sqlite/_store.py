@@ -20,7 +20,6 @@ from hub.fhir import (
     InvalidRequest,
     instant_ms,
     is_valid_id,
-    now_ms,
     validate_resource,
 )
 from hub.store._bundles import (
@@ -46,7 +45,7 @@ from hub.store._search_params import SearchParameterRegistry
 from ._indexer import Indexer, param_ids
 from ._lock import WriteLock
 from ._schema import connect, create_schema
-from ._session import Reader, StoreContext, Writer
+from ._session import Reader, StoreContext, Writer, next_instant
 from ._transaction import apply_entry, prepare, run_get, run_transaction
 
 log = logging.getLogger(__name__)
@@ -112,7 +111,7 @@ class SQLiteStore:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                writer = Writer(conn, self._ctx, now_ms())
+                writer = Writer(conn, self._ctx, next_instant(conn))
                 yield writer
                 writer.flush()
             except BaseException:
