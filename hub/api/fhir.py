@@ -33,6 +33,8 @@ from ._http import (
 )
 from .capability import capability_statement
 
+_FORMAT_PARAMS = ("_format", "_pretty")
+
 router = APIRouter(dependencies=[Depends(negotiate_format)], default_response_class=FhirResponse)
 
 
@@ -150,6 +152,15 @@ def create(
     resource_type: ResourceType, request: Request, body: Body, store: Store, settings: Settings
 ) -> Response:
     """Create (conditionally with `If-None-Exist`)."""
+    criteria = [k for k in request.query_params if k not in _FORMAT_PARAMS]
+    if criteria:
+        # Some clients send a conditional create's criteria in the URL; FHIR puts them in
+        # If-None-Exist, and ignoring them here would create a duplicate without a word.
+        raise InvalidRequest(
+            f"A create takes no search parameters ({', '.join(criteria)}): for a conditional "
+            "create, send them in the If-None-Exist header",
+            expression=criteria,
+        )
     resource = _body_resource(request, body, resource_type)
     outcome = store.create(resource, if_none_exist=request.headers.get("if-none-exist") or None)
     return _write_response(request, fhir_base(request, settings), outcome, location=True)

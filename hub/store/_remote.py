@@ -34,7 +34,14 @@ from hub.fhir import (
     validate_resource,
 )
 
-from ._bundles import BundleEntry, read_bundle
+from ._bundles import (
+    BundleEntry,
+    check_bundle,
+    error_response,
+    read_bundle,
+    read_entry,
+    response_bundle,
+)
 from ._protocol import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -177,7 +184,31 @@ class RemoteStore:
         return self._send_bundle(bundle, "transaction")
 
     def batch(self, bundle: Resource) -> Resource:
-        return self._send_bundle(bundle, "batch")
+        """Entries the hub refuses (invalid resource, unsupported type) are answered here with
+        their error, as the embedded store does; the others go to the server together."""
+        check_bundle(bundle, expected_type="batch")
+        raws = bundle.get("entry") or []
+        answers: dict[int, dict[str, Any]] = {}
+        sendable: list[tuple[int, BundleEntry, dict[str, Any]]] = []
+        for index, raw in enumerate(raws):
+            try:
+                sendable.append((index, read_entry(index, raw, self._registry), raw))
+            except FhirError as exc:
+                answers[index] = error_response(exc)
+        if sendable:
+            sent = {**bundle, "entry": [raw for _, _, raw in sendable]}
+            idempotent = all(_entry_is_idempotent(entry) for _, entry, _ in sendable)
+            response = _json_body(self._call("POST", "", body=sent, idempotent=idempotent))
+            returned = response.get("entry") or []
+            if len(returned) != len(sendable):
+                raise FhirError(
+                    502,
+                    f"The FHIR server answered a batch of {len(sendable)} entries with "
+                    f"{len(returned)}",
+                )
+            for (index, _, _), answer in zip(sendable, returned, strict=True):
+                answers[index] = answer
+        return response_bundle("batch", [answers[i] for i in range(len(raws))])
 
     def _send_bundle(self, bundle: Resource, kind: str) -> Resource:
         entries = read_bundle(bundle, self._registry, expected_type=kind)

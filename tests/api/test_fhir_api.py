@@ -107,6 +107,19 @@ def test_create_accepts_plain_application_json(client: httpx.Client) -> None:
     assert response.status_code == 201
 
 
+def test_create_with_search_parameters_in_the_url_is_400_and_creates_nothing(
+    client: httpx.Client,
+) -> None:
+    family = f"Urlcriteria{uuid.uuid4().hex[:8]}"
+    body = {**patient(), "name": [{"family": family}]}
+
+    response = post_json(client, f"/Patient?family={family}", body)
+
+    assert response.status_code == 400
+    assert "If-None-Exist" in response.json()["issue"][0]["diagnostics"]
+    assert client.get("/Patient", params={"family": family}).json()["total"] == 0
+
+
 def test_prefer_return_minimal_answers_with_headers_and_no_body(client: httpx.Client) -> None:
     response = post_json(client, "/Patient", patient(), Prefer="return=minimal")
 

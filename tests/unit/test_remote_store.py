@@ -463,7 +463,11 @@ def test_transaction_posts_bundle_to_base(store: RemoteStore, server: respx.Mock
 
 
 def test_batch_posts_bundle_to_base(store: RemoteStore, server: respx.MockRouter) -> None:
-    answer = {"resourceType": "Bundle", "type": "batch-response", "entry": []}
+    answer = {
+        "resourceType": "Bundle",
+        "type": "batch-response",
+        "entry": [{"response": {"status": "200 OK"}, "resource": {**PATIENT, "id": "p1"}}],
+    }
     route = server.post(f"{BASE}/").respond(200, json=answer)
 
     assert (
@@ -471,6 +475,40 @@ def test_batch_posts_bundle_to_base(store: RemoteStore, server: respx.MockRouter
         == answer
     )
     assert route.called
+
+
+def test_invalid_batch_entry_is_answered_here_and_the_rest_is_sent(
+    store: RemoteStore, server: respx.MockRouter
+) -> None:
+    created = {"response": {"status": "201 Created", "location": "Patient/p9/_history/1"}}
+    route = server.post(f"{BASE}/").respond(
+        200, json={"resourceType": "Bundle", "type": "batch-response", "entry": [created]}
+    )
+    bad = {**CREATE_ENTRY, "resource": {**PATIENT, "birthDate": "not a date"}}
+
+    answer = store.batch(transaction(bad, CREATE_ENTRY, kind="batch"))
+
+    sent = json.loads(route.calls.last.request.content)
+    assert [e["request"]["method"] for e in sent["entry"]] == ["POST"]
+    assert sent["entry"][0]["resource"] == CREATE_ENTRY["resource"]
+    first, second = answer["entry"]
+    assert first["response"]["status"].startswith("400")
+    issue = first["response"]["outcome"]["issue"][0]
+    assert issue["expression"][0].startswith("Bundle.entry[0].resource.birthDate")
+    assert second == created
+
+
+def test_batch_answered_with_too_few_entries_is_a_502(
+    store: RemoteStore, server: respx.MockRouter
+) -> None:
+    server.post(f"{BASE}/").respond(
+        200, json={"resourceType": "Bundle", "type": "batch-response", "entry": []}
+    )
+
+    with pytest.raises(FhirError) as raised:
+        store.batch(transaction(CREATE_ENTRY, kind="batch"))
+
+    assert raised.value.status == 502
 
 
 def test_invalid_transaction_entry_never_sent(store: RemoteStore, server: respx.MockRouter) -> None:
