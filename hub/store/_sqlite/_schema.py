@@ -85,8 +85,8 @@ def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=60000")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB per connection: bounded memory
     conn.execute("PRAGMA temp_store=MEMORY")
-    # Checkpoints are run by the store after a commit, outside the write lock (see
-    # SQLiteStore._after_commit), not inside whichever commit fills the WAL.
+    # Checkpoints run on the store's own thread (_checkpoint.py), not inside whichever
+    # commit fills the WAL.
     conn.execute("PRAGMA wal_autocheckpoint=0")
 
     return conn

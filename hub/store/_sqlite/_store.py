@@ -42,6 +42,7 @@ from hub.store._protocol import (
 from hub.store._query import QueryParser
 from hub.store._search_params import SearchParameterRegistry
 
+from ._checkpoint import Checkpointer
 from ._indexer import Indexer, param_ids
 from ._lock import WriteLock
 from ._schema import connect, create_schema
@@ -49,8 +50,6 @@ from ._session import Reader, StoreContext, Writer, next_instant
 from ._transaction import apply_entry, prepare, run_get, run_transaction
 
 log = logging.getLogger(__name__)
-
-_COMMITS_PER_CHECKPOINT = 16
 
 
 class SQLiteStore:
@@ -69,7 +68,9 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = WriteLock(f"{self.path}-writer.lock")
-        self._commits_since_checkpoint = 0
+        self._checkpointer = Checkpointer(
+            self.path, synchronous=synchronous, write_lock=self._write_lock
+        )
         registry = registry or SearchParameterRegistry.default()
         conn = self._connection()
         create_schema(conn)
@@ -118,20 +119,10 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        self._after_commit(conn)
-
-    def _after_commit(self, conn: sqlite3.Connection) -> None:
-        """Copy the WAL back into the database now and then, once the write lock is free.
-
-        A PASSIVE checkpoint never blocks writers or readers, so other writers go on while it
-        runs; SQLite's own auto-checkpoint would run inside a commit, holding everyone up.
-        """
-        self._commits_since_checkpoint += 1
-        if self._commits_since_checkpoint >= _COMMITS_PER_CHECKPOINT:
-            self._commits_since_checkpoint = 0
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._checkpointer.committed()
 
     def close(self) -> None:
+        self._checkpointer.close()
         with self._lock:
             for conn in self._connections:
                 try:
