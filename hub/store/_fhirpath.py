@@ -44,9 +44,6 @@ class Branch:
     """The first element the path reads, when it is not a choice element: a resource without
     it has no value here (most parameters, for most resources), so it is checked first."""
 
-    def applies_to(self, resource: dict[str, Any]) -> bool:
-        return self.root is None or self.root in resource
-
 
 def _children(name: str) -> Step:
     def step(nodes: list[Node]) -> list[Node]:
@@ -199,7 +196,9 @@ class Expression:
         resource_type = resource.get("resourceType")
         found: list[Node] = []
         for branch in self.branches:
-            if branch.base not in (resource_type, "Resource") or not branch.applies_to(resource):
+            if branch.base not in (resource_type, "Resource"):
+                continue
+            if branch.root is not None and branch.root not in resource:
                 continue
             nodes: list[Node] = [resource]
             for step in branch.steps:

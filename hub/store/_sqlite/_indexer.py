@@ -39,22 +39,55 @@ class _Indexed:
     identifier_pid: int | None
 
 
+@dataclass(frozen=True)
+class _TypeIndex:
+    """A type's parameters by the first element their expression reads (most resources have
+    few of the elements their type's parameters read, so most are never evaluated), and the
+    parameters that must always be evaluated (a choice element first)."""
+
+    by_root: dict[str, list[_Indexed]]
+    always: list[_Indexed]
+
+    def candidates(self, resource: dict[str, Any]) -> list[_Indexed]:
+        found = list(self.always)
+        for key in resource:
+            for indexed in self.by_root.get(key, ()):
+                if indexed not in found:
+                    found.append(indexed)
+        return found
+
+
+def _type_index(indexed: list[_Indexed]) -> _TypeIndex:
+    by_root: dict[str, list[_Indexed]] = {}
+    always = []
+    for item in indexed:
+        roots = {branch.root for branch in item.param.expression.branches}
+        if None in roots:
+            always.append(item)
+            continue
+        for root in roots:
+            by_root.setdefault(str(root), []).append(item)
+    return _TypeIndex(by_root, always)
+
+
 class Indexer:
     def __init__(self, registry: SearchParameterRegistry, pids: dict[str, int]) -> None:
-        self._by_type: dict[str, list[_Indexed]] = {}
+        self._by_type: dict[str, _TypeIndex] = {}
         for resource_type in registry.resource_types:
-            self._by_type[resource_type] = [
-                _Indexed(p, pids[p.key], pids.get(p.key + IDENTIFIER_SUFFIX))
-                for p in registry.params_for(resource_type).values()
-                if p.code not in RESOURCE_COLUMNS
-            ]
+            self._by_type[resource_type] = _type_index(
+                [
+                    _Indexed(p, pids[p.key], pids.get(p.key + IDENTIFIER_SUFFIX))
+                    for p in registry.params_for(resource_type).values()
+                    if p.code not in RESOURCE_COLUMNS
+                ]
+            )
 
     def rows(self, resource: dict[str, Any]) -> dict[str, set[tuple[Any, ...]]]:
         """Per index table, the rows (without the rid column, last, which the store adds) for
         every search value of `resource`, without duplicates. They depend neither on the
         resource's id nor its version, so they can be computed before the write lock."""
         tables: dict[str, set[tuple[Any, ...]]] = {}
-        for indexed in self._by_type[resource["resourceType"]]:
+        for indexed in self._by_type[resource["resourceType"]].candidates(resource):
             param = indexed.param
             nodes = param.expression.evaluate(resource)
             if not nodes:
