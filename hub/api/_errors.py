@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -14,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.fhir import FhirError, Issue, operation_outcome
+from hub.fhir import FhirError, Issue, json_bytes, operation_outcome
 
 from ._http import FHIR_CONTENT_TYPE, fhir_response
 
@@ -29,7 +28,7 @@ class BodyTooLarge(FhirError):
 
 
 def _error_bytes(error: FhirError) -> bytes:
-    return json.dumps(error.outcome(), separators=(",", ":")).encode("utf-8")
+    return json_bytes(error.outcome())
 
 
 async def _send_outcome(send: Send, status: int, body: bytes, *, close: bool = False) -> None:

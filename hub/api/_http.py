@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.fhir import FhirError, InvalidRequest, http_date, instant_ms
+from hub.fhir import FhirError, InvalidRequest, http_date, instant_ms, json_bytes
 from hub.settings import HubSettings
 
 FHIR_JSON = "application/fhir+json"
@@ -39,11 +39,7 @@ class FhirResponse(Response):
     def render(self, content: Any) -> bytes:
         if content is None:
             return b""
-        if self._pretty:
-            text = json.dumps(content, ensure_ascii=False, indent=2)
-        else:
-            text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
-        return text.encode("utf-8")
+        return json_bytes(content, pretty=self._pretty)
 
 
 def is_pretty(request: Request) -> bool:

@@ -24,6 +24,7 @@ from ._errors import (
     operation_outcome,
 )
 from ._ids import new_id
+from ._json import json_bytes, json_text, parse_json_bytes
 from ._references import LiteralReference, iter_references, map_references, parse_reference
 from ._validation import is_resource_type, is_valid_id, validate_resource
 
@@ -49,10 +50,13 @@ __all__ = [
     "is_resource_type",
     "is_valid_id",
     "iter_references",
+    "json_bytes",
+    "json_text",
     "map_references",
     "new_id",
     "now_ms",
     "operation_outcome",
+    "parse_json_bytes",
     "parse_reference",
     "validate_resource",
 ]

@@ -7,7 +7,6 @@ transaction, so a Bundle is all-or-nothing.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ from hub.fhir import (
     ResourceGone,
     ResourceNotFound,
     format_instant,
+    json_text,
     now_ms,
+    parse_json_bytes,
 )
 from hub.store._protocol import HistoryEntry, HistoryPage, Resource, SearchPage, WriteOutcome
 from hub.store._query import IncludeSpec, QueryParser, SearchQuery
@@ -52,7 +53,7 @@ class _Row:
 
 
 def dumps(resource: Resource) -> str:
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    return json_text(resource)
 
 
 def _version_number(if_match: str) -> int | None:
@@ -94,7 +95,7 @@ class Reader:
         found = self._execute(
             "SELECT body FROM resource_version WHERE rid = ? AND version = ?", (rid, version)
         ).fetchone()
-        return json.loads(found[0]) if found and found[0] is not None else None
+        return parse_json_bytes(found[0]) if found and found[0] is not None else None
 
     def read(self, resource_type: str, id: str) -> Resource:
         row = self.row(resource_type, id)
@@ -127,7 +128,7 @@ class Reader:
             list(rids),
         ).fetchall()
         bodies = dict(rows)
-        return [json.loads(bodies[rid]) for rid in rids if bodies.get(rid) is not None]
+        return [parse_json_bytes(bodies[rid]) for rid in rids if bodies.get(rid) is not None]
 
     # --- search -------------------------------------------------------------------------------
     def search_rids(self, query: SearchQuery, *, limit: int, offset: int = 0) -> list[int]:
@@ -309,7 +310,7 @@ class Reader:
                 id=rid,
                 version_id=str(version),
                 last_updated=format_instant(updated),
-                resource=json.loads(body) if body is not None else None,
+                resource=parse_json_bytes(body) if body is not None else None,
             )
             for rid, version, updated, method, body in rows
         ]
