@@ -72,7 +72,7 @@ SEARCHES = (
 
 @dataclass
 class LoadSlice:
-    """One tenth of the load: what it wrote, how fast, and the process's RSS at its end."""
+    """One tenth of the load: what it wrote, how fast, and the writers' memory at its end."""
 
     slice: int
     patients_loaded: int
@@ -80,6 +80,9 @@ class LoadSlice:
     store_seconds: float
     wall_seconds: float
     rss_mb: float | None
+    """Anonymous RSS (the process's own memory), the largest of the writers'."""
+    mapped_mb: float | None
+    """File-backed RSS: pages of the memory-mapped store, OS page cache, capped by mmap_size."""
 
     @property
     def per_second(self) -> float | None:
@@ -91,16 +94,27 @@ class BenchFailed(click.ClickException):
 
 
 # --- measuring ------------------------------------------------------------------------------
-def rss_mb() -> float | None:
-    """Resident set size now, from /proc/self/status (None where there is no /proc)."""
+def _status_mb(field: str) -> float | None:
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return None
+
+
+def rss_mb() -> float | None:
+    """Anonymous resident memory now (RssAnon): what the process itself holds. The store's
+    memory-mapped file pages are counted apart (`mapped_mb`): they are the OS page cache,
+    shared, reclaimable, and capped by SQLite's mmap_size. None where there is no /proc."""
+    return _status_mb("RssAnon")
+
+
+def mapped_mb() -> float | None:
+    """File-backed resident memory now (RssFile): mostly the memory-mapped store."""
+    return _status_mb("RssFile")
 
 
 def peak_rss_mb() -> float:
@@ -150,7 +164,7 @@ class _Progress:
         rss = rss_mb()
         line = (
             f"loading {done:>11,} / {self.total:,} resources {100 * done / self.total:5.1f}%"
-            f"  {per_second:8,.0f}/s  RSS {rss or 0:7,.1f} MB"
+            f"  {per_second:8,.0f}/s  anon RSS {rss or 0:7,.1f} MB"
         )
         if self.tty:
             self.stream.write(f"\r{line}\x1b[K")
@@ -185,6 +199,7 @@ class _Written:
     resources: int
     seconds: float
     rss_mb: float | None
+    mapped_mb: float | None
 
 
 _DONE = "done"
@@ -204,7 +219,7 @@ def _write_share(
             raise BenchFailed(f"writer {share[0]}, transaction {number} failed: {exc}") from exc
         took = time.perf_counter() - before
         _check_response(response, sent)
-        yield _Written(sent, took, rss_mb())
+        yield _Written(sent, took, rss_mb(), mapped_mb())
 
 
 def _writer_process(settings: HubSettings, args: tuple[Any, ...], queue: Any) -> None:
@@ -283,6 +298,7 @@ def load(
     written = bundles = slice_resources = 0
     store_seconds = slice_store = 0.0
     writer_rss: dict[int, float] = {}
+    writer_mapped: dict[int, float] = {}
     args = (seed, patients, batch, first)
     pool = _WriterPool(settings, args, writers) if writers > 1 else None
     stream = pool if pool is not None else _write_share(store, *args, (0, 1))
@@ -294,6 +310,7 @@ def load(
         store_seconds += item.seconds
         slice_store += item.seconds
         writer_rss[bundles % writers] = item.rss_mb or 0.0
+        writer_mapped[bundles % writers] = item.mapped_mb or 0.0
         now = time.perf_counter()
         while len(slices) < SLICES and written >= boundaries[len(slices)]:
             slices.append(
@@ -304,6 +321,7 @@ def load(
                     slice_store,
                     now - slice_started,
                     max(writer_rss.values()),
+                    max(writer_mapped.values()),
                 )
             )
             slice_resources, slice_store, slice_started = 0, 0.0, now
@@ -399,6 +417,7 @@ def run_store_bench(
         store.close()
     load_after = os.getloadavg()
     slice_rss = [s["rss_mb"] for s in loaded["slices"]]
+    slice_mapped = [s["mapped_mb"] for s in loaded["slices"]]
     results: dict[str, Any] = {
         "config": {
             "patients": patients,
@@ -421,6 +440,8 @@ def run_store_bench(
         "memory": {
             "peak_rss_mb": peak_rss_mb(),
             "rss_mb_at_each_tenth": slice_rss,
+            "mapped_mb_at_each_tenth": slice_mapped,
+            "after_searches": {"rss_mb": rss_mb(), "mapped_mb": mapped_mb()},
         },
         "store_disk_bytes": _disk_bytes(data_dir),
     }
@@ -486,13 +507,14 @@ def format_report(results: dict[str, Any], *, data_dir_note: str = "") -> str:
         f"  throughput    {loaded['per_second'] or 0:,.0f} resources/s"
         f"   target {write_target['target']}  {_verdict(write_target['pass'])}",
         "",
-        "  tenth  patients loaded  resources   wall s  resources/s  RSS MB",
+        "  tenth  patients loaded  resources   wall s  resources/s  anon MB  mapped MB",
     ]
     for s in loaded["slices"]:
         rate = "-" if s["per_second"] is None else f"{s['per_second']:,.0f}"
         lines.append(
             f"  {s['slice']:>5}  {s['patients_loaded']:>15,}  {s['resources']:>9,}"
-            f"  {s['wall_seconds']:>7.2f}  {rate:>11}  {_mb(s['rss_mb']):>6}"
+            f"  {s['wall_seconds']:>7.2f}  {rate:>11}  {_mb(s['rss_mb']):>7}"
+            f"  {_mb(s['mapped_mb']):>9}"
         )
     rates = [s["per_second"] for s in loaded["slices"] if s["per_second"]]
     if len(rates) >= 2:
@@ -516,9 +538,15 @@ def format_report(results: dict[str, Any], *, data_dir_note: str = "") -> str:
     lines += [
         "",
         "Memory and disk",
-        f"  peak RSS (ru_maxrss)   {_mb(memory['peak_rss_mb'])} MB this process"
+        "  anonymous RSS (the processes' own memory) at each tenth, largest writer:",
+        "    " + "  ".join(_mb(v) for v in memory["rss_mb_at_each_tenth"]) + " MB",
+        "  file-backed RSS (pages of the memory-mapped store: OS page cache, shared,",
+        "  reclaimable, at most SQLite's mmap_size of 1 GiB) at each tenth, largest writer:",
+        "    " + "  ".join(_mb(v) for v in memory["mapped_mb_at_each_tenth"]) + " MB",
+        f"  after the searches, this process: {_mb(memory['after_searches']['rss_mb'])} MB "
+        f"anonymous, {_mb(memory['after_searches']['mapped_mb'])} MB file-backed",
+        f"  peak RSS (ru_maxrss, both kinds)   {_mb(memory['peak_rss_mb'])} MB this process"
         + (f"; writers {', '.join(_mb(v) for v in writer_peaks)} MB" if writer_peaks else ""),
-        "  RSS at each tenth      " + "  ".join(_mb(v) for v in memory["rss_mb_at_each_tenth"]),
         f"  store on disk          {results['store_disk_bytes'] / 1024**2:,.1f} MB",
         "",
         "Targets",
