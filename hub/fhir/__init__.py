@@ -25,7 +25,7 @@ from ._errors import (
 )
 from ._ids import new_id
 from ._json import json_bytes, json_text, parse_json_bytes
-from ._references import LiteralReference, iter_references, map_references, parse_reference
+from ._references import LiteralReference, map_references, parse_reference
 from ._validation import is_resource_type, is_valid_id, validate_resource
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "instant_ms",
     "is_resource_type",
     "is_valid_id",
-    "iter_references",
     "json_bytes",
     "json_text",
     "map_references",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 _LITERAL = re.compile(
@@ -25,19 +25,6 @@ def parse_reference(value: str) -> LiteralReference | None:
     if not match:
         return None
     return LiteralReference(match["base"], match["type"], match["id"], match["version"])
-
-
-def iter_references(node: Any) -> Iterator[dict[str, Any]]:
-    """Every Reference object (a dict with a string `reference`) anywhere in a resource."""
-    if isinstance(node, dict):
-        if isinstance(node.get("reference"), str):
-            yield node
-        for value in node.values():
-            if isinstance(value, dict | list):
-                yield from iter_references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from iter_references(item)
 
 
 def map_references(node: Any, rewrite: Callable[[str], str | None]) -> Any:

@@ -50,9 +50,11 @@ class _TypeIndex:
 
     def candidates(self, resource: dict[str, Any]) -> list[_Indexed]:
         found = list(self.always)
+        seen: set[int] = set()  # by identity: a parameter with two roots is listed twice
         for key in resource:
             for indexed in self.by_root.get(key, ()):
-                if indexed not in found:
+                if id(indexed) not in seen:
+                    seen.add(id(indexed))
                     found.append(indexed)
         return found
 

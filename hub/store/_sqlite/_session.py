@@ -52,10 +52,6 @@ class _Row:
     deleted: bool
 
 
-def dumps(resource: Resource) -> str:
-    return json_text(resource)
-
-
 def _version_number(if_match: str) -> int | None:
     text = if_match.strip()
     text = text[2:] if text.startswith("W/") else text
@@ -234,7 +230,7 @@ class Reader:
 
     # --- $everything --------------------------------------------------------------------------
     def everything(self, patient_id: str, *, count: int, offset: int) -> SearchPage:
-        patient = self.read("Patient", patient_id)
+        self.read("Patient", patient_id)  # 404 or 410 when there is no such patient
         row = self.row("Patient", patient_id)
         assert row is not None
         members: list[int] = [row.rid]
@@ -252,7 +248,7 @@ class Reader:
         everything = compartment + [r for r in referenced if r not in set(compartment)]
         page_rids = everything[offset : offset + count]
         page = SearchPage("Patient", [], total=len(everything), offset=offset, count=count)
-        page.matches = self.load(page_rids) if page_rids != [row.rid] else [patient]
+        page.matches = self.load(page_rids)
         page.has_next = offset + count < len(everything)
         return page
 
@@ -445,9 +441,11 @@ class Writer(Reader):
             )
             self._drop_index(rid)
         self._pending.setdefault("resource_version", []).append(
-            (rid, version, resource_type, self.now_ms, method, dumps(stored))
+            (rid, version, resource_type, self.now_ms, method, json_text(stored))
         )
-        for table, rows in (index_rows or self.ctx.indexer.rows(resource)).items():
+        if index_rows is None:
+            index_rows = self.ctx.indexer.rows(resource)
+        for table, rows in index_rows.items():
             self._pending.setdefault(table, []).extend((*row, rid) for row in rows)
         return self.outcome(status, stored)
 
