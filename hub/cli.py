@@ -45,7 +45,14 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_LazyGroup,
+    lazy={
+        "mappings": "hub.mapping._command:mappings_command",
+        "validate": "hub.validation:validate_command",
+    },
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="hub", prog_name="hub")
 def main() -> None:
     """The hub: a FHIR R4 interoperability hub for neighbourhood mental health care.
@@ -98,7 +105,10 @@ def serve(host: str | None, port: int | None) -> None:
     )
 
 
-@main.group(cls=_LazyGroup, lazy={"store": "hub.bench:store_bench_command"})
+@main.group(
+    cls=_LazyGroup,
+    lazy={"store": "hub.bench:store_bench_command", "mappings": "hub.bench:mapping_bench_command"},
+)
 def bench() -> None:
     """Measure the hub's speed."""
 

@@ -7,6 +7,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# mappings/ and profiles/ are configuration kept beside the package, at the top of the checkout.
+REPOSITORY = Path(__file__).resolve().parents[1]
+
 
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
@@ -43,3 +46,9 @@ class HubSettings(BaseSettings):
         description="SQLite synchronous mode: FULL survives power loss, NORMAL only crashes.",
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    mappings_dir: Path = Field(
+        REPOSITORY / "mappings", description="The mappings folder (YAML mappings, value maps)."
+    )
+    profiles_dir: Path = Field(
+        REPOSITORY / "profiles", description="The profiles folder (StructureDefinitions, ...)."
+    )

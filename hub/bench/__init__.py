@@ -1,5 +1,6 @@
 """Benchmarks of the hub (`hub bench ...`) and the synthetic data they load."""
 
+from ._mapping import mapping_bench_command
 from ._store import store_bench_command
 from ._synthetic import (
     NHS_NUMBER_CAPACITY,
@@ -16,6 +17,7 @@ __all__ = [
     "RESOURCES_PER_PATIENT",
     "PatientFacts",
     "is_valid_nhs_number",
+    "mapping_bench_command",
     "patient_entries",
     "patient_facts",
     "store_bench_command",

@@ -1,0 +1,69 @@
+"""What mapping one source record gives: resources, instructions, or the reasons it could not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._functions import conditional_reference
+
+
+@dataclass(frozen=True, slots=True)
+class MappedResource:
+    type: str
+    system: str
+    value: str
+    resource: dict[str, Any]
+
+    @property
+    def conditional_url(self) -> str:
+        return conditional_reference(self.type, self.system, self.value)["reference"]
+
+
+@dataclass(slots=True)
+class MappedRecord:
+    """One source record's outcome. `ok` when it has no errors and is not withheld."""
+
+    locator: str
+    raw: bytes
+    record_id: str | None = None
+    timestamp: str | None = None
+    resources: list[MappedResource] = field(default_factory=list)
+    instructions: list[dict[str, Any]] = field(default_factory=list)
+    withheld: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.withheld is None
+
+    @property
+    def name(self) -> str:
+        """'visits.csv line 2 (DN-77812)': how errors and reports name the record."""
+        return f"{self.locator} ({self.record_id})" if self.record_id else self.locator
+
+    def transaction(self) -> dict[str, Any]:
+        """The record's resources as one FHIR transaction of conditional updates, so applying
+        it again changes nothing."""
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"resource": r.resource, "request": {"method": "PUT", "url": r.conditional_url}}
+                for r in self.resources
+            ],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The record as a worked example shows it (see mappings/README.md)."""
+        shown: dict[str, Any] = {"record": self.name}
+        if self.errors:
+            shown["errors"] = self.errors
+            return shown
+        if self.withheld is not None:
+            shown["withheld"] = self.withheld
+            return shown
+        shown["resources"] = [r.resource for r in self.resources]
+        if self.instructions:
+            shown["instructions"] = self.instructions
+        return shown

@@ -1,0 +1,225 @@
+"""Templates: the `set:` of a mapping, shaped like the FHIR JSON, compiled into builders.
+
+Element names are checked against the R4 models at load time; at run time each builder gives the
+values of one element, converted to the element's JSON type, with empties left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hub.fhir._elements import ElementSpec, elements_of, unknown_element_message
+
+from ._expr import CompileEnv, Ctx, ExpressionError, FieldError, compile_expression, truthy
+from ._functions import _to_decimal, _to_int, to_boolean
+from ._yaml import Loc, YamlDoc
+
+Build = Callable[[Ctx, list[str]], list[Any]]
+CONTROL_KEYS = frozenset({"$when", "$each", "$at", "$use"})
+
+
+class PartSource:
+    """Where `$use:` finds parts: name -> (its YAML document, the loc of its template)."""
+
+    def __init__(self, lookup: Callable[[str], tuple[YamlDoc, Loc]]) -> None:
+        self.lookup = lookup
+
+
+def _convert_one(value: Any, spec: ElementSpec | None) -> Any:
+    if spec is None:
+        return value
+    kind = spec.kind
+    if kind == "object":
+        if isinstance(value, dict):
+            return value
+        raise FieldError(f"{value!r} is a single value, but this element needs an object")
+    if isinstance(value, dict):
+        raise FieldError(f"gave an object {value!r}, but this element needs a {kind}")
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return str(value)
+        raise FieldError(f"{value!r} is a composite: name one of its components (e.g. PID-5.1)")
+    if kind == "integer":
+        return _to_int(value)
+    if kind == "decimal":
+        return _to_decimal(value)
+    return to_boolean(value)
+
+
+class TemplateCompiler:
+    """Compiles one mapping's templates; `doc` is the file being compiled (for error lines)."""
+
+    def __init__(self, env: CompileEnv, parts: PartSource) -> None:
+        self.env = env
+        self.parts = parts
+
+    def expression(self, doc: YamlDoc, loc: Loc, text: str):
+        try:
+            return compile_expression(text, self.env)
+        except ExpressionError as exc:
+            raise doc.error(loc, str(exc)) from None
+
+    def object(
+        self, doc: YamlDoc, loc: Loc, template: Any, type_name: str | None, path: str
+    ) -> Build:
+        if not isinstance(template, dict):
+            raise doc.error(loc, f"{path} needs an object here, got {template!r}")
+        fields = self._fields_with_parts(doc, loc, template)
+        builders: list[tuple[str, Build, bool]] = []
+        if type_name == "Resource":
+            type_name = self._contained_type(fields)
+            builders.append(("resourceType", lambda ctx, errors, t=[type_name]: t, False))
+        when = self._control(fields, "$when")
+        each = self._control(fields, "$each") or self._control(fields, "$at")
+        for key, (field_doc, field_loc, raw) in fields.items():
+            if key in CONTROL_KEYS or (key == "resourceType" and builders):
+                continue
+            if isinstance(key, str) and key.startswith("$"):
+                raise field_doc.error(field_loc, f"unknown control key {key!r}")
+            spec = self._spec(field_doc, field_loc, type_name, key)
+            build = self.field(field_doc, field_loc, raw, spec, f"{path}.{key}")
+            builders.append((key, build, spec is not None and spec.is_list))
+        element = path
+
+        def assemble(ctx: Ctx, errors: list[str]) -> dict[str, Any] | None:
+            if when is not None and not truthy(_evaluate(when, ctx, errors, element)):
+                return None
+            built: dict[str, Any] = {}
+            for key, build, is_list in builders:
+                values = build(ctx, errors)
+                if not values:
+                    continue
+                if is_list:
+                    built[key] = values
+                elif len(values) == 1:
+                    built[key] = values[0]
+                else:
+                    errors.append(
+                        f"{element}.{key}: gave {len(values)} values where one is allowed"
+                    )
+            return built or None
+
+        def build(ctx: Ctx, errors: list[str]) -> list[Any]:
+            if each is None:
+                made = assemble(ctx, errors)
+                return [made] if made is not None else []
+            saved, found = (ctx.item, ctx.index), []
+            for index, item in enumerate(_evaluate(each, ctx, errors, element), 1):
+                ctx.item, ctx.index = item, index
+                made = assemble(ctx, errors)
+                if made is not None:
+                    found.append(made)
+            ctx.item, ctx.index = saved
+            return found
+
+        return build
+
+    @staticmethod
+    def _contained_type(fields: dict[str, tuple[YamlDoc, Loc, Any]]) -> str:
+        """A contained resource (`contained:`) says its type with a constant resourceType."""
+        doc, loc, raw = fields.get("resourceType", (None, (), None))
+        if doc is None:
+            some_doc, some_loc, _ = next(iter(fields.values()))
+            raise some_doc.error(some_loc[:-1], "a contained resource needs `resourceType: Type`")
+        try:
+            elements_of(str(raw))
+        except KeyError:
+            raise doc.error(loc, f"{raw!r} is not an R4 resource type") from None
+        return str(raw)
+
+    def _fields_with_parts(
+        self, doc: YamlDoc, loc: Loc, template: dict[str, Any]
+    ) -> dict[str, tuple[YamlDoc, Loc, Any]]:
+        fields: dict[str, tuple[YamlDoc, Loc, Any]] = {}
+        part_name = template.get("$use")
+        if part_name is not None:
+            if not isinstance(part_name, str):
+                raise doc.error((*loc, "$use"), "$use names a part, e.g. hl7v2/xpn")
+            try:
+                part_doc, part_loc = self.parts.lookup(part_name)
+            except KeyError as exc:
+                raise doc.error((*loc, "$use"), str(exc.args[0])) from None
+            part_template = part_doc.data
+            for key in part_loc:
+                part_template = part_template[key]
+            part_fields = self._fields_with_parts(part_doc, part_loc, part_template)
+            fields.update(part_fields)
+        for key, raw in template.items():
+            if key != "$use":
+                fields[key] = (doc, (*loc, key), raw)
+        return fields
+
+    def _control(self, fields: dict[str, tuple[YamlDoc, Loc, Any]], key: str):
+        if key not in fields:
+            return None
+        doc, loc, raw = fields[key]
+        if not isinstance(raw, str) or not raw.startswith("="):
+            raise doc.error(loc, f"{key} takes an expression starting with '='")
+        expr = self.expression(doc, loc, raw[1:])
+        return expr
+
+    @staticmethod
+    def _spec(doc: YamlDoc, loc: Loc, type_name: str | None, key: Any) -> ElementSpec | None:
+        if type_name is None:
+            return None
+        if key == "resourceType":
+            raise doc.error(loc, "resourceType is set from `type:`; leave it out")
+        spec = elements_of(type_name).get(key) if isinstance(key, str) else None
+        if spec is None:
+            raise doc.error(loc, unknown_element_message(type_name, str(key)))
+        return spec
+
+    def field(self, doc: YamlDoc, loc: Loc, raw: Any, spec: ElementSpec | None, path: str) -> Build:
+        if isinstance(raw, list):
+            if spec is not None and not spec.is_list:
+                raise doc.error(loc, f"{path} takes one value, not a list")
+            items = [self.item(doc, (*loc, i), x, spec, path) for i, x in enumerate(raw)]
+
+            def build_all(ctx: Ctx, errors: list[str]) -> list[Any]:
+                return [value for build in items for value in build(ctx, errors)]
+
+            return build_all
+        return self.item(doc, loc, raw, spec, path)
+
+    def item(self, doc: YamlDoc, loc: Loc, raw: Any, spec: ElementSpec | None, path: str) -> Build:
+        if isinstance(raw, dict):
+            if spec is not None and spec.kind != "object":
+                raise doc.error(loc, f"{path} is a {spec.kind}, not an object")
+            return self.object(doc, loc, raw, spec.type_name if spec else None, path)
+        if isinstance(raw, str) and raw.startswith("="):
+            return self._expression_build(doc, loc, raw[1:], spec, path)
+        if raw is None:
+            raise doc.error(loc, f"{path} has no value (leave the key out, or give a value)")
+        try:
+            constant = [_convert_one(raw, spec)]
+        except FieldError as exc:
+            raise doc.error(loc, f"{path}: {exc}") from None
+        return lambda ctx, errors: constant
+
+    def _expression_build(
+        self, doc: YamlDoc, loc: Loc, text: str, spec: ElementSpec | None, path: str
+    ) -> Build:
+        expr = self.expression(doc, loc, text)
+        run, source = expr.run, expr.text
+
+        def build(ctx: Ctx, errors: list[str]) -> list[Any]:
+            try:
+                return [_convert_one(v, spec) for v in run(ctx) if v is not None and v != ""]
+            except FieldError as exc:
+                errors.append(f"{path} from {source}: {exc}")
+                return []
+
+        return build
+
+
+def _evaluate(expr, ctx: Ctx, errors: list[str], element: str) -> list[Any]:
+    try:
+        return expr.run(ctx)
+    except FieldError as exc:
+        errors.append(f"{element} from {expr.text}: {exc}")
+        return []
