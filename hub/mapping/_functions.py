@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import statistics
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -331,7 +331,14 @@ def _count(args: list[Expr], env: CompileEnv) -> Step:
 def _round(args: list[Expr], env: CompileEnv) -> Step:
     _arity(args, 0, 1)
     places = _to_int(_literal_texts(args)[0]) if args else 0
-    return lambda values, ctx: [round(_to_decimal(v), places) for v in values]
+    step = Decimal(1).scaleb(-places)
+
+    def half_up(value: Any) -> Any:
+        # Scores are rounded as people do (3.625 -> 3.63), not to even as float round() does.
+        rounded = Decimal(str(_to_decimal(value))).quantize(step, rounding=ROUND_HALF_UP)
+        return int(rounded) if places <= 0 else float(rounded)
+
+    return lambda values, ctx: [half_up(v) for v in values]
 
 
 @_pipe("first")
@@ -453,6 +460,13 @@ def _concat(args: list[Expr], env: CompileEnv) -> Run:
         return ["".join(parts)]
 
     return run
+
+
+@_term("list")
+def _list(args: list[Expr], env: CompileEnv) -> Run:
+    _arity(args, 1, 99)
+    runs = [arg.run for arg in args]
+    return lambda ctx: [value for part in runs for value in part(ctx)]
 
 
 @_term("position")

@@ -245,7 +245,7 @@ class Mapping:
         template: dict[str, Any] = dict(rule.set)
         if rule.use:
             template = {"$use": rule.use, **template}
-        body = compiler.object(doc, (*loc, "set"), template, rule.type, rule.type)
+        body = compiler.object(doc, (*loc, "set"), template, rule.type, rule.type, whole=True)
         return _ResourcePlan(
             rule=rule,
             when=self._optional(compiler, doc, (*loc, "when"), rule.when),
@@ -262,7 +262,7 @@ class Mapping:
     def _instruction(self, compiler: TemplateCompiler, doc: YamlDoc, index: int, inst: Any):
         loc: Loc = ("instructions", index)
         fields = {k: v for k, v in inst.model_dump().items() if k not in ("kind", "when")}
-        body = compiler.object(doc, loc, fields, None, inst.kind)
+        body = compiler.object(doc, loc, fields, None, inst.kind, whole=True)
         when = self._optional(compiler, doc, (*loc, "when"), inst.when)
         return inst.kind, when, body
 

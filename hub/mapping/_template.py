@@ -65,8 +65,17 @@ class TemplateCompiler:
             raise doc.error(loc, str(exc)) from None
 
     def object(
-        self, doc: YamlDoc, loc: Loc, template: Any, type_name: str | None, path: str
+        self,
+        doc: YamlDoc,
+        loc: Loc,
+        template: Any,
+        type_name: str | None,
+        path: str,
+        *,
+        whole: bool = False,
     ) -> Build:
+        """`whole`: a resource's own body, kept with its constants even when the source gave
+        nothing else."""
         if not isinstance(template, dict):
             raise doc.error(loc, f"{path} needs an object here, got {template!r}")
         fields = self._fields_with_parts(doc, loc, template)
@@ -76,6 +85,7 @@ class TemplateCompiler:
             builders.append(("resourceType", lambda ctx, errors, t=[type_name]: t, False))
         when = self._control(fields, "$when")
         each = self._control(fields, "$each") or self._control(fields, "$at")
+        dynamic = [False] * len(builders)
         for key, (field_doc, field_loc, raw) in fields.items():
             if key in CONTROL_KEYS or (key == "resourceType" and builders):
                 continue
@@ -84,16 +94,22 @@ class TemplateCompiler:
             spec = self._spec(field_doc, field_loc, type_name, key)
             build = self.field(field_doc, field_loc, raw, spec, f"{path}.{key}")
             builders.append((key, build, spec is not None and spec.is_list))
+            dynamic.append(_from_source(raw))
+        # An object made only partly of constants (an extension's url, a coding's system) means
+        # nothing when every value from the source is missing: it is left out as a whole.
+        needs_source = any(dynamic) and not whole
         element = path
 
         def assemble(ctx: Ctx, errors: list[str]) -> dict[str, Any] | None:
             if when is not None and not truthy(_evaluate(when, ctx, errors, element)):
                 return None
             built: dict[str, Any] = {}
-            for key, build, is_list in builders:
+            sourced = False
+            for (key, build, is_list), from_source in zip(builders, dynamic, strict=True):
                 values = build(ctx, errors)
                 if not values:
                     continue
+                sourced = sourced or from_source
                 if is_list:
                     built[key] = values
                 elif len(values) == 1:
@@ -102,18 +118,23 @@ class TemplateCompiler:
                     errors.append(
                         f"{element}.{key}: gave {len(values)} values where one is allowed"
                     )
-            return built or None
+            return built if built and (sourced or not needs_source) else None
 
         def build(ctx: Ctx, errors: list[str]) -> list[Any]:
             if each is None:
                 made = assemble(ctx, errors)
                 return [made] if made is not None else []
             saved, found = (ctx.item, ctx.index), []
-            for index, item in enumerate(_evaluate(each, ctx, errors, element), 1):
+            items = _evaluate(each, ctx, errors, element)
+            for index, item in enumerate(items, 1):
                 ctx.item, ctx.index = item, index
+                failed_before = len(errors)
                 made = assemble(ctx, errors)
                 if made is not None:
                     found.append(made)
+                if len(errors) > failed_before:
+                    label = f"{each.text} #{index}" if len(items) > 1 else each.text
+                    _name_item(errors, failed_before, element, label)
             ctx.item, ctx.index = saved
             return found
 
@@ -215,6 +236,25 @@ class TemplateCompiler:
                 return []
 
         return build
+
+
+def _from_source(raw: Any) -> bool:
+    """Whether a template value takes anything from the source record."""
+    if isinstance(raw, str):
+        return raw.startswith("=")
+    if isinstance(raw, dict):
+        return any(_from_source(v) for v in raw.values())
+    if isinstance(raw, list):
+        return any(_from_source(v) for v in raw)
+    return False
+
+
+def _name_item(errors: list[str], start: int, element: str, label: str) -> None:
+    """`CarePlan.contained.id ...` -> `CarePlan.contained[goals #2].id ...`: an error inside an
+    object made per item says which item."""
+    for i in range(start, len(errors)):
+        if errors[i].startswith(element):
+            errors[i] = f"{element}[{label}]{errors[i][len(element) :]}"
 
 
 def _evaluate(expr, ctx: Ctx, errors: list[str], element: str) -> list[Any]:

@@ -42,7 +42,7 @@ def _run(mappings: MappingSet, name: str, text: str, file: str = "in.csv"):
 
 def test_a_csv_row_becomes_a_patient_with_key_source_and_shaped_elements(mappings, write):
     write("vcse/clients.yaml", PATIENT_MAPPING)
-    first, second = _run(mappings, "vcse/clients", CLIENTS_CSV)
+    first, _second = _run(mappings, "vcse/clients", CLIENTS_CSV)
     assert first.ok and first.name == "in.csv line 2 (C-1)"
     (made,) = first.resources
     assert made.resource == {
@@ -292,3 +292,83 @@ def test_contained_resources_are_typed_by_their_resource_type(mappings, write):
     )
     with pytest.raises(MappingConfigError, match="a contained resource needs `resourceType: Type`"):
         MappingSet(mappings.root).get("slam-epr/plans")
+
+
+def test_list_gathers_several_paths_keeping_duplicates(mappings, write):
+    write(
+        "slam-epr/scores.yaml",
+        """
+        description: scores
+        format: jsonl
+        organisation: RV5
+        resources:
+          - id: response
+            type: QuestionnaireResponse
+            key: {system: https://fhir.hub.example/Id/RV5/x, value: =id}
+            set:
+              status: completed
+              item:
+                - linkId: mean
+                  answer: {valueDecimal: "=list(s.a, s.b, s.c) | mean | round(2)"}
+                - linkId: total
+                  answer: {valueInteger: "=list(s.a, s.b, s.c) | sum"}
+        """,
+    )
+    (record,) = _run(mappings, "slam-epr/scores", '{"id": "1", "s": {"a": 3, "c": 3}}\n')
+    items = record.resources[0].resource["item"]
+    assert items == [
+        {"linkId": "mean", "answer": [{"valueDecimal": 3}]},
+        {"linkId": "total", "answer": [{"valueInteger": 6}]},
+    ]
+
+
+def test_an_error_inside_an_each_item_names_the_item(mappings, write):
+    write("slam-epr/scores.yaml", SCORES)
+    good = '{"id": "1", "s": [{"k": "a", "v": 3}, {"k": "b", "v": 4}, {"k": "c", "v": "3.875"}]}\n'
+    (record,) = _run(mappings, "slam-epr/scores", good)
+    assert record.errors == [
+        "QuestionnaireResponse.item[s #3].answer.valueInteger from @.v: '3.875' is not a whole number"
+    ]
+
+
+def test_means_are_rounded_half_up_and_left_out_when_nothing_was_answered(mappings, write):
+    write("slam-epr/scores.yaml", SCORES.replace("valueInteger: =@.v", "valueDecimal: =@.v"))
+    half = '{"id": "1", "s": [{"k": "a", "v": 3.625}]}\n'
+    (record,) = _run(mappings, "slam-epr/scores", half)
+    assert record.resources[0].resource["extension"][0]["valueDecimal"] == 3.63
+    (record,) = _run(mappings, "slam-epr/scores", '{"id": "1", "s": []}\n')
+    assert "extension" not in record.resources[0].resource
+
+
+SCORES = """
+description: scores
+format: jsonl
+organisation: RV5
+resources:
+  - id: response
+    type: QuestionnaireResponse
+    key: {system: https://fhir.hub.example/Id/RV5/x, value: =id}
+    set:
+      status: completed
+      item:
+        - $each: =s
+          linkId: =@.k
+          answer: {valueInteger: =@.v}
+      extension:
+        - url: https://fhir.hub.example/StructureDefinition/mean
+          valueDecimal: =list(s.v) | mean | round(2)
+"""
+
+
+def test_half_made_objects_are_left_out_but_a_resources_constants_stay(mappings, write):
+    write(
+        "slam-epr/scores.yaml",
+        SCORES.replace(
+            "      item:\n",
+            "      subject: {identifier: {system: https://x, value: =who}}\n      item:\n",
+        ),
+    )
+    (record,) = _run(mappings, "slam-epr/scores", '{"id": "1"}\n')
+    resource = record.resources[0].resource
+    assert resource["status"] == "completed"
+    assert "subject" not in resource and "extension" not in resource
