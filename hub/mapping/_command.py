@@ -26,18 +26,12 @@ def _profile_checker(directory: Path | None, enabled: bool) -> Checker | None:
     """Every produced resource checked against profiles/, as the pipeline does."""
     if not enabled:
         return None
-    from hub.validation import Profiles
+    from hub.validation import ProfileLoadError, Profiles
 
-    profiles = Profiles.load(directory or HubSettings().profiles_dir)
-
-    def check(resource: dict) -> list[str]:
-        return [
-            f"{issue.rule}: {issue.message} (at {issue.path})"
-            for issue in profiles.check(resource)
-            if issue.severity == "error"
-        ]
-
-    return check
+    try:
+        return Profiles.load(directory or HubSettings().profiles_dir).checker()
+    except ProfileLoadError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _fail(exc: MappingConfigError) -> None:

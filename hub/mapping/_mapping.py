@@ -336,10 +336,14 @@ def _finish(
     resource_type: str, body: dict[str, Any], system: str, value: str, source: str
 ) -> dict[str, Any]:
     key = {"system": system, "value": value}
+    meta = {**body.pop("meta", {}), "source": source}
+    if not elements_of(resource_type)["identifier"].is_list:
+        # QuestionnaireResponse (and a few others) have one identifier: the key is it.
+        body.pop("identifier", None)
+        return {"resourceType": resource_type, "meta": meta, "identifier": key, **body}
     identifiers = body.pop("identifier", [])
     if not any(i.get("system") == system and i.get("value") == value for i in identifiers):
         identifiers = [key, *identifiers]
-    meta = {**body.pop("meta", {}), "source": source}
     return {"resourceType": resource_type, "meta": meta, "identifier": identifiers, **body}
 
 
