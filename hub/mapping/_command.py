@@ -161,3 +161,50 @@ def conceptmaps_command(directory: Path | None) -> None:
         "entry": [{"resource": m.to_concept_map()} for m in maps],
     }
     click.echo(dumps(bundle), nl=False)
+
+
+@mappings_command.command("publish")
+@click.option(
+    "--dir", "directory", type=click.Path(path_type=Path, file_okay=False), help=_DIR_HELP
+)
+@click.option("--profiles", type=click.Path(path_type=Path, file_okay=False), help=_PROFILES_HELP)
+def publish_command(directory: Path | None, profiles: Path | None) -> None:
+    """Write the value maps (as ConceptMaps) and everything in profiles/ to the store.
+
+    One transaction of conditional updates on each resource's url, so running it again changes
+    nothing; afterwards they can be read over FHIR REST (e.g. GET /fhir/ConceptMap?url=...).
+    """
+    from hub.fhir import FhirError, parse_json_bytes
+    from hub.store import open_store
+
+    settings = HubSettings()
+    try:
+        resources = [m.to_concept_map() for m in _mappings(directory).value_maps()]
+    except MappingConfigError as exc:
+        _fail(exc)
+    for file in sorted((profiles or settings.profiles_dir).rglob("*.json")):
+        resources.append(parse_json_bytes(file.read_bytes()))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": r,
+                "request": {"method": "PUT", "url": f"{r['resourceType']}?url={r['url']}"},
+            }
+            for r in resources
+        ],
+    }
+    store = open_store(settings)
+    try:
+        response = store.transaction(bundle)
+    except FhirError as exc:
+        raise click.ClickException(f"the store refused the definitions: {exc}") from None
+    finally:
+        store.close()
+    statuses = [entry["response"]["status"].split()[0] for entry in response["entry"]]
+    created = statuses.count("201")
+    click.echo(
+        f"published {len(resources)} definitions: {created} new, {len(resources) - created} "
+        "updated or unchanged"
+    )

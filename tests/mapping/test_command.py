@@ -143,3 +143,37 @@ def test_conceptmaps_prints_every_value_map_as_a_valid_concept_map(write, mappin
     validate_resource(bundle)
     (entry,) = bundle["entry"]
     assert entry["resource"]["url"] == "https://fhir.hub.example/ConceptMap/vcse/delivery"
+
+
+def test_publish_writes_concept_maps_and_profiles_to_the_store_once(
+    tmp_path, write, mappings, monkeypatch
+):
+    from hub.settings import HubSettings
+    from hub.store import open_store
+
+    write("vcse/maps/delivery.yaml", "description: d\nmap:\n  Telephone: VR\n")
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "cs.json").write_text(
+        json.dumps(
+            {
+                "resourceType": "CodeSystem",
+                "url": "https://fhir.hub.example/CodeSystem/x",
+                "status": "active",
+                "content": "complete",
+                "concept": [{"code": "a"}],
+            }
+        )
+    )
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "data"))
+    args = ("mappings", "publish", "--dir", str(mappings.root), "--profiles", str(profiles))
+    assert "2 new" in _invoke(*args).output
+    assert "0 new, 2 updated or unchanged" in _invoke(*args).output
+    store = open_store(HubSettings())
+    try:
+        url = "https://fhir.hub.example/ConceptMap/vcse/delivery"
+        page = store.search("ConceptMap", [("url", url)])
+        assert [r["url"] for r in page.matches] == [url]
+        assert len(store.search("CodeSystem", []).matches) == 1
+    finally:
+        store.close()
