@@ -29,7 +29,7 @@ def _profile_checker(directory: Path | None, enabled: bool) -> Checker | None:
     from hub.validation import ProfileLoadError, Profiles
 
     try:
-        return Profiles.load(directory or HubSettings().profiles_dir).checker()
+        return Profiles.load(directory or HubSettings().profiles_dir).checker(base=True)
     except ProfileLoadError as exc:
         raise click.ClickException(str(exc)) from None
 

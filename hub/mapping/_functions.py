@@ -362,11 +362,12 @@ def _default(args: list[Expr], env: CompileEnv) -> Step:
 
 @_pipe("required")
 def _required(args: list[Expr], env: CompileEnv) -> Step:
-    _arity(args, 0)
+    _arity(args, 0, 1)
+    (reason,) = _literal_texts(args) or ["is required but empty"]
 
     def run(values: list[Any], ctx: Ctx) -> list[Any]:
         if not values:
-            raise FieldError("is required but empty")
+            raise FieldError(reason)
         return values
 
     return run

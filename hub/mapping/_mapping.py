@@ -319,6 +319,8 @@ class Mapping:
             system = _first_text(_run(plan.system, ctx, errors, f"{rule.type} key system"))
             value = _first_text(_run(plan.value, ctx, errors, f"{rule.type} key value"))
             if not system or not value:
+                if errors:
+                    continue  # the reason it is empty is already said
                 errors.append(
                     f"{rule.type} key: {plan.value.text if system else plan.system.text} is empty"
                     " (every resource needs its business identifier; use `when:` to skip it)"

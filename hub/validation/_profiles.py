@@ -157,11 +157,18 @@ class Profiles:
             self._check_answers(resource, issues)
         return issues
 
-    def checker(self) -> Callable[[dict[str, Any]], list[str]]:
+    def checker(self, *, base: bool = False) -> Callable[[dict[str, Any]], list[str]]:
         """`check` as the mapping engine's Checker takes it: the errors only, one line each
-        (`<rule>: <message> (at <path>)`); warnings do not stop a resource."""
+        (`<rule>: <message> (at <path>)`); warnings do not stop a resource. `base`: first the
+        base R4 check (`validate_resource`), as `hub validate` does; the pipeline leaves that
+        to the store, which checks every write anyway."""
 
         def check(resource: dict[str, Any]) -> list[str]:
+            if base:
+                try:
+                    validate_resource(resource)
+                except InvalidResource as exc:
+                    return [f"base R4: {exc.diagnostics}"]
             return [
                 f"{issue.rule}: {issue.message} (at {issue.path})"
                 for issue in self.check(resource)
