@@ -99,13 +99,19 @@ class TemplateCompiler:
         # nothing when every value from the source is missing: it is left out as a whole.
         needs_source = any(dynamic) and not whole
         element = path
+        plan = [(k, b, is_list, d) for (k, b, is_list), d in zip(builders, dynamic, strict=True)]
+        if when is None and each is None and not any(dynamic):
+            # Constants only (a fixed Coding, a fixed extension): made once, shared by every
+            # resource; mapped resources are read-only.
+            made = _assemble_constants(plan)
+            return lambda ctx, errors: made
 
         def assemble(ctx: Ctx, errors: list[str]) -> dict[str, Any] | None:
             if when is not None and not truthy(_evaluate(when, ctx, errors, element)):
                 return None
             built: dict[str, Any] = {}
             sourced = False
-            for (key, build, is_list), from_source in zip(builders, dynamic, strict=True):
+            for key, build, is_list, from_source in plan:
                 values = build(ctx, errors)
                 if not values:
                     continue
@@ -227,15 +233,36 @@ class TemplateCompiler:
     ) -> Build:
         expr = self.expression(doc, loc, text)
         run, source = expr.run, expr.text
+        if spec is None or spec.kind == "string":
+            # The common case, text into a string element: no conversion for str values.
+            def convert(v: Any) -> Any:
+                return v if type(v) is str else _convert_one(v, spec)
+        else:
+
+            def convert(v: Any) -> Any:
+                return _convert_one(v, spec)
 
         def build(ctx: Ctx, errors: list[str]) -> list[Any]:
             try:
-                return [_convert_one(v, spec) for v in run(ctx) if v is not None and v != ""]
+                values = run(ctx)
+                if not values:
+                    return values
+                return [convert(v) for v in values if v is not None and v != ""]
             except FieldError as exc:
                 errors.append(f"{path} from {source}: {exc}")
                 return []
 
         return build
+
+
+def _assemble_constants(plan: list[tuple[str, Build, bool, bool]]) -> list[dict[str, Any]]:
+    no_record = Ctx(None, {}, {})
+    built: dict[str, Any] = {}
+    for key, build, is_list, _ in plan:
+        values = build(no_record, [])
+        if values:
+            built[key] = values if is_list else values[0]
+    return [built] if built else []
 
 
 def _from_source(raw: Any) -> bool:
