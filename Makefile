@@ -15,7 +15,7 @@ PYTHON ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install demo test test-services lint format bench clean
+.PHONY: help install demo test test-services lint format bench bench-mappings clean
 
 help: ## List the targets (the default)
 	@echo "usage: make TARGET   (first time: make demo, or make test)"
@@ -59,6 +59,9 @@ format: $(STAMP) ## Rewrite the code in place: ruff check --fix and ruff format
 
 bench: $(STAMP) ## Benchmark the embedded store: hub bench store (100,000 patients; BENCH_ARGS="--patients 2000")
 	$(BIN)/hub bench store $(BENCH_ARGS)
+
+bench-mappings: $(STAMP) ## Benchmark the mappings: hub bench mappings (100,000 records of each kind)
+	$(BIN)/hub bench mappings $(BENCH_ARGS)
 
 clean: ## Remove .venv, .hub-data and caches (nothing tracked by git)
 	rm -rf $(VENV) .hub-data .pytest_cache .ruff_cache .build hub.egg-info

@@ -37,6 +37,12 @@ def _matches(item: Any, filters: tuple[Filter, ...]) -> bool:
         return False
     for key, wanted in filters:
         value = item.get(key)
+        if value == wanted:
+            continue
+        if type(value) is str:  # the usual case, inlined: filters run on every entry
+            if value.strip() != wanted:
+                return False
+            continue
         if isinstance(value, list):
             if not any(_text(v) == wanted for v in value):
                 return False
