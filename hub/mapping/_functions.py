@@ -68,9 +68,16 @@ def _text(value: Any) -> str:
 def _each_text(transform: Callable[[str], Any]) -> Callable[[list[Expr], CompileEnv], Step]:
     def factory(args: list[Expr], env: CompileEnv) -> Step:
         _arity(args, 0)
-        return lambda values, ctx: [
-            out for out in (transform(_text(v)) for v in values) if out not in (None, "")
-        ]
+
+        def run(values: list[Any], ctx: Ctx) -> list[Any]:
+            found = []
+            for value in values:
+                out = transform(value if type(value) is str else _text(value))
+                if out:
+                    found.append(out)
+            return found
+
+        return run
 
     return factory
 
