@@ -10,6 +10,9 @@ from ._functions import conditional_reference
 
 @dataclass(frozen=True, slots=True)
 class MappedResource:
+    """One resource a record produced. Its constant parts (a fixed Coding, a literal list) are
+    built once and shared by every record that produces them: copy before changing anything."""
+
     type: str
     system: str
     value: str

@@ -233,7 +233,8 @@ class TemplateCompiler:
     ) -> Build:
         expr = self.expression(doc, loc, text)
         run, source = expr.run, expr.text
-        if spec is None or spec.kind == "string":
+        text_ok = spec is None or spec.kind == "string"
+        if text_ok:
             # The common case, text into a string element: no conversion for str values.
             def convert(v: Any) -> Any:
                 return v if type(v) is str else _convert_one(v, spec)
@@ -247,6 +248,9 @@ class TemplateCompiler:
                 values = run(ctx)
                 if not values:
                     return values
+                if len(values) == 1 and type(values[0]) is str and text_ok:
+                    # One text for a string element, most elements: no new list.
+                    return values if values[0] else []
                 return [convert(v) for v in values if v is not None and v != ""]
             except FieldError as exc:
                 errors.append(f"{path} from {source}: {exc}")

@@ -257,8 +257,20 @@ def _segment_item_getter(parsed: ParsedPath) -> Getter:
 def _item_getter(parsed: ParsedPath) -> Getter:
     filters, comp, sub = parsed.filters, parsed.comp, parsed.sub
 
+    plain = comp > 0 and not sub and not filters
+
     def get(data: Any, current: Any) -> list[Any]:
         if type(current) is Hl7Composite:
+            if plain and not current.component:
+                # `@.1` on a field repetition, most relative paths: a plain leaf needs no more.
+                parts = current.parts
+                if comp > len(parts):
+                    return []
+                value = parts[comp - 1]
+                message = current.segment.message
+                if message.ss not in value and message.ec not in value:
+                    value = value.strip()
+                    return [value] if value and value != '""' else []
             return _in_composite(current, filters, comp, sub)
         if isinstance(current, str):
             # A leaf is its own first component (and first subcomponent), as in HL7.

@@ -7,18 +7,10 @@ and against profiles/.
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import pytest
 
-from hub.fhir import validate_resource
-from hub.mapping import MappedRecord, MappingSet
-from hub.validation import Profiles
-
-ROOT = Path(__file__).resolve().parents[2]
-MAPPINGS = MappingSet(ROOT / "mappings")
-PROFILES = Profiles.load(ROOT / "profiles")
+from hub.mapping import MappedRecord
+from tests.mappings._mapped import map_bytes
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
@@ -59,14 +51,7 @@ PLAN = (
 
 def _map(name: str, header: str, *rows: str, newline: str = "\r\n") -> list[MappedRecord]:
     data = newline.join([header, *rows]) + newline
-    file = f"{name.split('/')[-1]}.csv"
-    mapped = list(MAPPINGS.get(name).read(io.BytesIO(data.encode()), file))
-    for record in mapped:
-        for made in record.resources:
-            validate_resource(made.resource)
-            problems = [i for i in PROFILES.check(made.resource) if i.severity == "error"]
-            assert problems == [], f"{record.name}: {problems}"
-    return mapped
+    return map_bytes(name, data.encode(), f"{name.split('/')[-1]}.csv")
 
 
 def _visits(*rows: str, newline: str = "\r\n") -> list[MappedRecord]:

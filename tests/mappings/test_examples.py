@@ -6,15 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.mapping import MappingSet, example_files, run_example
-from hub.validation import Profiles
+from hub.mapping import example_files, run_example
+from tests.mappings._mapped import CHECK, MAPPINGS
 
-ROOT = Path(__file__).resolve().parents[2]
-MAPPINGS = MappingSet(ROOT / "mappings")
-PROFILES = Profiles.load(ROOT / "profiles")
-
-
-_check = PROFILES.checker(base=True)  # as `hub mappings test` checks them
+_check = CHECK
 
 
 def test_every_mapping_is_well_formed():

@@ -8,20 +8,14 @@ examples in mappings/gp/examples/.
 from __future__ import annotations
 
 import copy
-import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hub.fhir import validate_resource
-from hub.mapping import MappingSet
-from hub.validation import Profiles
+from tests.mappings._mapped import MAPPINGS, PROFILES, ROOT, map_bytes
 
-ROOT = Path(__file__).resolve().parents[2]
-MAPPINGS = MappingSet(ROOT / "mappings")
-PROFILES = Profiles.load(ROOT / "profiles")
 EXAMPLES = ROOT / "mappings" / "gp" / "examples"
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
@@ -113,14 +107,12 @@ def _careplan(rid: str = "c1", status: str = "active", **more: Any) -> dict:
 
 def _map_lines(*bundles: dict, file: str = "extract.json"):
     text = "".join(json.dumps(b) + "\n" for b in bundles)
-    return list(MAPPINGS.get("gp/stu3-bundle").read(io.BytesIO(text.encode()), file))
+    return map_bytes("gp/stu3-bundle", text.encode(), file)
 
 
 def _map(bundle: dict) -> list[dict]:
     (record,) = _map_lines(bundle)
     assert record.ok, record.errors
-    for made in record.resources:
-        validate_resource(made.resource)  # every resource the tests make is valid R4
     return [made.resource for made in record.resources]
 
 

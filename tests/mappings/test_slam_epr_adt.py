@@ -7,19 +7,12 @@ and against profiles/.
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hub.fhir import validate_resource
-from hub.mapping import MappedRecord, MappingSet
-from hub.validation import Profiles
-
-ROOT = Path(__file__).resolve().parents[2]
-MAPPINGS = MappingSet(ROOT / "mappings")
-PROFILES = Profiles.load(ROOT / "profiles")
+from hub.mapping import MappedRecord
+from tests.mappings._mapped import map_bytes
 
 HUB_ID = "https://fhir.hub.example/Id"
 MRN_SYSTEM = f"{HUB_ID}/RV5/mrn"
@@ -103,13 +96,7 @@ def _message(
 
 def _map(*messages: list[str], file: str = "adt.hl7", ending: str = "\r") -> list[MappedRecord]:
     data = "".join(ending.join(segments) + ending for segments in messages).encode()
-    mapped = list(MAPPINGS.get("slam-epr/adt").read(io.BytesIO(data), file))
-    for record in mapped:
-        for made in record.resources:
-            validate_resource(made.resource)
-            problems = [i for i in PROFILES.check(made.resource) if i.severity == "error"]
-            assert problems == [], f"{record.name}: {problems}"
-    return mapped
+    return map_bytes("slam-epr/adt", data, file)
 
 
 def _resources(message: list[str]) -> dict[str, dict[str, Any]]:

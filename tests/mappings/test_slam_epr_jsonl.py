@@ -7,20 +7,13 @@ and against profiles/.
 
 from __future__ import annotations
 
-import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hub.fhir import validate_resource
-from hub.mapping import MappedRecord, MappingSet
-from hub.validation import Profiles
-
-ROOT = Path(__file__).resolve().parents[2]
-MAPPINGS = MappingSet(ROOT / "mappings")
-PROFILES = Profiles.load(ROOT / "profiles")
+from hub.mapping import MappedRecord
+from tests.mappings._mapped import map_bytes
 
 MRN_SYSTEM = "https://fhir.hub.example/Id/RV5/mrn"
 PATIENT_123 = {"reference": f"Patient?identifier={MRN_SYSTEM}|RV5A000123"}
@@ -72,13 +65,7 @@ def _lines(*records: dict[str, Any] | str) -> bytes:
 
 
 def _map(name: str, *records: dict[str, Any] | str, file: str = "in.jsonl") -> list[MappedRecord]:
-    mapped = list(MAPPINGS.get(name).read(io.BytesIO(_lines(*records)), file))
-    for record in mapped:
-        for made in record.resources:
-            validate_resource(made.resource)
-            problems = [i for i in PROFILES.check(made.resource) if i.severity == "error"]
-            assert problems == [], f"{record.name}: {problems}"
-    return mapped
+    return map_bytes(name, _lines(*records), file)
 
 
 def _one(name: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import pytest
 from hub.fhir import validate_resource
 from hub.mapping import MappedRecord, MappingConfigError, MappingSet
 from hub.validation import Profiles
+from tests.mappings._mapped import map_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = ROOT / "mappings"
@@ -47,7 +48,7 @@ def profiles() -> Profiles:
 
 def run(mappings: MappingSet, name: str, header: str, *rows: str) -> list[MappedRecord]:
     text = "\r\n".join([header, *rows]) + "\r\n"
-    return list(mappings.get(name).read(io.BytesIO(text.encode("utf-8")), "in.csv"))
+    return map_bytes(name, text.encode("utf-8"), "in.csv")
 
 
 def client_row(
