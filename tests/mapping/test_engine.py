@@ -372,3 +372,18 @@ def test_half_made_objects_are_left_out_but_a_resources_constants_stay(mappings,
     resource = record.resources[0].resource
     assert resource["status"] == "completed"
     assert "subject" not in resource and "extension" not in resource
+
+
+def test_a_resource_that_breaks_a_profile_rejects_its_record_naming_the_rule(mappings, write):
+    from pathlib import Path
+
+    from hub.validation import Profiles
+
+    profiles = Profiles.load(Path(__file__).resolve().parents[2] / "profiles")
+    write("slam-epr/plans.yaml", PLAN_MAPPING.replace("intent: plan", "intent: proposal"))
+    write("slam-epr/maps/plan-type.yaml", PLAN_TYPES)
+    data = io.BytesIO(PLANS.splitlines()[0].encode() + b"\n")
+    (record,) = mappings.get("slam-epr/plans").read(data, "plans.jsonl", check=profiles.checker())
+    assert not record.ok and record.resources == []
+    assert len(record.errors) == 1
+    assert record.errors[0].startswith("CarePlan: hub-CarePlan: CarePlan.intent")
