@@ -29,7 +29,9 @@ import click
 from hub.mapping import Checker, MappingSet
 from hub.settings import HubSettings
 
-TARGETS = {"hl7v2": 2_000, "csv": 5_000, "jsonl": 5_000, "stu3-bundle": 5_000}
+# The targets on the 2-core development machine; GP bundles (one per patient per
+# extract, each ~6 resources) have none: their figure is reported only.
+TARGETS: dict[str, int | None] = {"hl7v2": 2_000, "csv": 5_000, "jsonl": 5_000, "stu3-bundle": None}
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ def run_mapping_bench(
                     "per_second_runs": [round(r) for r in rates],
                     "per_second_median": round(median),
                     "target": TARGETS[fmt],
-                    "meets_target": median >= TARGETS[fmt],
+                    "meets_target": TARGETS[fmt] is None or median >= TARGETS[fmt],
                 }
             )
             for path in paths:
@@ -232,11 +234,12 @@ def format_report(
         "        resources  failed",
     ]
     for r in results:
-        verdict = "ok" if r["meets_target"] else "BELOW"
+        verdict = "-" if r["target"] is None else "ok" if r["meets_target"] else "BELOW"
+        target = "-" if r["target"] is None else f"{r['target']:,}"
         runs = "/".join(f"{x:,}" for x in r["per_second_runs"])
         lines.append(
             f"{r['mapping']:28} {r['format']:12} {r['per_second_median']:>18,} {runs:>24} "
-            f"{r['target']:>7,} {verdict:5} {r['resources']:>9,} {r['failed']:>7,}"
+            f"{target:>7} {verdict:5} {r['resources']:>9,} {r['failed']:>7,}"
         )
         if r["first_error"]:
             lines.append(f"    first failure: {r['first_error']}")

@@ -6,6 +6,7 @@ first collection; each `| function` turns a collection into the next one.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ class CompileEnv:
     value_map: Callable[[str], Any]
     resources: Mapping[str, bool]  # id -> can be referenced (not produced per item)
     private: frozenset[str] = frozenset()
+    constants: Mapping[str, list[Any]] = field(default_factory=dict)  # the globals' values
     columns: set[str] = field(default_factory=set)
     paths: set[str] = field(default_factory=set)
     pipe_functions: Mapping[str, Callable[..., Step]] = field(default_factory=dict)
@@ -247,8 +249,33 @@ def _unknown(what: str, name: str, known: Mapping[str, Any]) -> str:
     return f"unknown {what} {name!r}{hint}"
 
 
+class _NotConstant(Exception):
+    pass
+
+
+class _FoldingCtx:
+    """A context with no record: evaluating an expression against it succeeds only when the
+    expression needs nothing but literals and globals (`=concat($hub_id, '/RV5/mrn')`)."""
+
+    def __init__(self, constants: Mapping[str, list[Any]]) -> None:
+        self.vars = constants
+
+    @property
+    def data(self) -> Any:
+        raise _NotConstant
+
+    item = index = keys = data
+
+
 def compile_expression(text: str, env: CompileEnv) -> Expr:
-    """Compile `=...` (without the `=`)."""
+    """Compile `=...` (without the `=`); an expression of literals and globals is worked out
+    here, once, instead of for every record."""
     if not text.strip():
         raise ExpressionError("empty expression after '='")
-    return _Parser(text.strip(), env).parse()
+    expr = _Parser(text.strip(), env).parse()
+    if expr.constant is None:
+        # Needing the record (or failing on it) leaves it to be evaluated per record.
+        with contextlib.suppress(_NotConstant, KeyError, FieldError):
+            folded = expr.run(_FoldingCtx(env.constants))  # type: ignore[arg-type]
+            expr = Expr(expr.text, lambda ctx: folded, folded)
+    return expr

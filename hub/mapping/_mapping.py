@@ -167,6 +167,7 @@ class Mapping:
         env = CompileEnv(
             fmt=self.format,
             variables={*mappings.globals(), *spec.let},
+            constants={k: v for k, v in mappings.globals().items() if k not in spec.let},
             value_map=lambda n: self._value_map(mappings, n, used),
             resources={rule.id: rule.each is None for rule in spec.resources},
             private=frozenset(spec.private),

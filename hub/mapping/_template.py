@@ -94,7 +94,7 @@ class TemplateCompiler:
             spec = self._spec(field_doc, field_loc, type_name, key)
             build = self.field(field_doc, field_loc, raw, spec, f"{path}.{key}")
             builders.append((key, build, spec is not None and spec.is_list))
-            dynamic.append(_from_source(raw))
+            dynamic.append(_from_source(build))
         # An object made only partly of constants (an extension's url, a coding's system) means
         # nothing when every value from the source is missing: it is left out as a whole.
         needs_source = any(dynamic) and not whole
@@ -104,7 +104,7 @@ class TemplateCompiler:
             # Constants only (a fixed Coding, a fixed extension): made once, shared by every
             # resource; mapped resources are read-only.
             made = _assemble_constants(plan)
-            return lambda ctx, errors: made
+            return _constant(made)
 
         def assemble(ctx: Ctx, errors: list[str]) -> dict[str, Any] | None:
             if when is not None and not truthy(_evaluate(when, ctx, errors, element)):
@@ -207,6 +207,9 @@ class TemplateCompiler:
                 raise doc.error(loc, f"{path} takes one value, not a list")
             items = [self.item(doc, (*loc, i), x, spec, path) for i, x in enumerate(raw)]
 
+            if not any(_from_source(build) for build in items):
+                return _constant([v for build in items for v in build(Ctx(None, {}, {}), [])])
+
             def build_all(ctx: Ctx, errors: list[str]) -> list[Any]:
                 return [value for build in items for value in build(ctx, errors)]
 
@@ -226,13 +229,18 @@ class TemplateCompiler:
             constant = [_convert_one(raw, spec)]
         except FieldError as exc:
             raise doc.error(loc, f"{path}: {exc}") from None
-        return lambda ctx, errors: constant
+        return _constant(constant)
 
     def _expression_build(
         self, doc: YamlDoc, loc: Loc, text: str, spec: ElementSpec | None, path: str
     ) -> Build:
         expr = self.expression(doc, loc, text)
         run, source = expr.run, expr.text
+        if expr.constant is not None:  # literals, globals and what is made of them only
+            try:
+                return _constant([_convert_one(v, spec) for v in expr.constant if v != ""])
+            except FieldError as exc:
+                raise doc.error(loc, f"{path}: {exc}") from None
         text_ok = spec is None or spec.kind == "string"
         if text_ok:
             # The common case, text into a string element: no conversion for str values.
@@ -269,15 +277,19 @@ def _assemble_constants(plan: list[tuple[str, Build, bool, bool]]) -> list[dict[
     return [built] if built else []
 
 
-def _from_source(raw: Any) -> bool:
-    """Whether a template value takes anything from the source record."""
-    if isinstance(raw, str):
-        return raw.startswith("=")
-    if isinstance(raw, dict):
-        return any(_from_source(v) for v in raw.values())
-    if isinstance(raw, list):
-        return any(_from_source(v) for v in raw)
-    return False
+def _constant(values: list[Any]) -> Build:
+    """A build that needs no record: worked out once, marked so objects know it."""
+
+    def build(ctx: Ctx, errors: list[str]) -> list[Any]:
+        return values
+
+    build.from_source = False  # type: ignore[attr-defined]
+    return build
+
+
+def _from_source(build: Build) -> bool:
+    """Whether a build takes anything from the source record."""
+    return getattr(build, "from_source", True)
 
 
 def _name_item(errors: list[str], start: int, element: str, label: str) -> None:

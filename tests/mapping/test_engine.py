@@ -387,3 +387,18 @@ def test_a_resource_that_breaks_a_profile_rejects_its_record_naming_the_rule(map
     assert not record.ok and record.resources == []
     assert len(record.errors) == 1
     assert record.errors[0].startswith("CarePlan: hub-CarePlan: CarePlan.intent")
+
+
+def test_an_expression_of_literals_and_globals_is_checked_when_the_mapping_loads(mappings, write):
+    write(
+        "slam-epr/scores.yaml",
+        SCORES.replace(
+            "valueDecimal: =list(s.v) | mean | round(2)", "valueDecimal: =concat($hub_id, 'x')"
+        ),
+    )
+    with pytest.raises(MappingConfigError) as caught:
+        mappings.get("slam-epr/scores")
+    assert (
+        "QuestionnaireResponse.extension.valueDecimal: 'https://fhir.hub.example/Idx' is not a number"
+        in str(caught.value)
+    )
