@@ -74,7 +74,10 @@ def list_command(directory: Path | None) -> None:
         except MappingConfigError as exc:
             click.echo(f"{name:28} (broken: {exc.message})")
             continue
-        click.echo(f"{name:28} {mapping.spec.format:12} {mapping.spec.description}")
+        summary = " ".join(mapping.spec.description.split()).split(". ")[0].rstrip(".")
+        if len(summary) > 90:
+            summary = summary[:87] + "..."
+        click.echo(f"{name:28} {mapping.spec.format:12} {summary}")
 
 
 @mappings_command.command("preview")

@@ -177,3 +177,11 @@ def test_publish_writes_concept_maps_and_profiles_to_the_store_once(
         assert len(store.search("CodeSystem", []).matches) == 1
     finally:
         store.close()
+
+
+def test_list_shows_each_mapping_with_its_format_and_a_broken_one_as_broken(write, mappings):
+    write("vcse/sessions.yaml", GOOD)
+    write("vcse/clients.yaml", GOOD.replace("format: csv", "format: xls"))
+    lines = _invoke("mappings", "list", "--dir", str(mappings.root)).output.splitlines()
+    assert lines[1].split()[:3] == ["vcse/sessions", "csv", "test"]
+    assert lines[0].startswith("vcse/clients") and "(broken:" in lines[0]
