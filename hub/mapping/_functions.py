@@ -328,6 +328,8 @@ PIPE["postcode"] = _each_text(normalise_postcode)
 
 
 def _to_int(value: Any) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         raise FieldError(f"{value!r} is not a whole number")
     if isinstance(value, int):

@@ -242,14 +242,11 @@ class TemplateCompiler:
             except FieldError as exc:
                 raise doc.error(loc, f"{path}: {exc}") from None
         text_ok = spec is None or spec.kind == "string"
-        if text_ok:
-            # The common case, text into a string element: no conversion for str values.
-            def convert(v: Any) -> Any:
-                return v if type(v) is str else _convert_one(v, spec)
-        else:
+        # Values that already have the element's JSON type (most) pass without conversion.
+        ready = {"string": str, "integer": int, "object": dict}.get(spec.kind if spec else "string")
 
-            def convert(v: Any) -> Any:
-                return _convert_one(v, spec)
+        def convert(v: Any) -> Any:
+            return v if type(v) is ready else _convert_one(v, spec)
 
         def build(ctx: Ctx, errors: list[str]) -> list[Any]:
             try:
