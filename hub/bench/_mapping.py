@@ -29,6 +29,8 @@ import click
 from hub.mapping import Checker, MappingSet
 from hub.settings import HubSettings
 
+from ._cpus import usable_cpus
+
 # The issue's targets on the 2-core development machine; GP bundles (one per patient per
 # extract, each ~6 resources) have none: their figure is reported only.
 TARGETS: dict[str, int | None] = {"hl7v2": 2_000, "csv": 5_000, "jsonl": 5_000, "stu3-bundle": None}
@@ -269,14 +271,19 @@ def format_report(
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, None),
-    default=1,
-    show_default=True,
-    help="Mapping processes at once, each with its share of the records, as pipeline workers.",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Mapping processes at once, each with its share of the records, as pipeline workers "
+    "(as `hub bench store` has writers). Default: the usable CPUs; 1 for one process's figure.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def mapping_bench_command(
-    records: int, repeat: int, only: tuple[str, ...], no_profiles: bool, workers: int, as_json: bool
+    records: int,
+    repeat: int,
+    only: tuple[str, ...],
+    no_profiles: bool,
+    workers: int | None,
+    as_json: bool,
 ) -> None:
     """Map synthetic records of every source kind and report records/s against the targets."""
     settings = HubSettings()
@@ -287,6 +294,7 @@ def mapping_bench_command(
             f"--only matches no kind (kinds: {', '.join(k.mapping for k in KINDS)})"
         )
     profiles_dir = None if no_profiles else settings.profiles_dir
+    workers = workers or usable_cpus()
     load = os.getloadavg()
     results = run_mapping_bench(mappings, kinds, records, repeat, profiles_dir, workers)
     if as_json:

@@ -30,6 +30,7 @@ from hub.fhir import FhirError
 from hub.settings import HubSettings
 from hub.store import FhirStore, open_store
 
+from ._cpus import usable_cpus
 from ._synthetic import (
     NHS_NUMBER_CAPACITY,
     NHS_NUMBER_SYSTEM,
@@ -134,10 +135,7 @@ def _disk_bytes(directory: Path) -> int:
 
 
 def _machine() -> dict[str, Any]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count()
+    usable = usable_cpus()
     return {
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,
