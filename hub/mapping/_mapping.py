@@ -17,7 +17,7 @@ from ._expr import CompileEnv, Ctx, Expr, FieldError, truthy
 from ._functions import PIPE, TERM
 from ._model import MappingFile, PartFile, ResourceRule
 from ._records import MappedRecord, MappedResource
-from ._template import Build, PartSource, TemplateCompiler
+from ._template import Build, TemplateCompiler
 from ._valuemaps import ValueMap, ValueMapFile
 from ._yaml import Loc, MappingConfigError, YamlDoc, format_loc, load_yaml
 
@@ -108,13 +108,17 @@ class MappingSet:
             self.root / "maps" / f"{name}.yaml",
         ):
             if path.is_file():
-                return self._load_map(path, name)
+                return self._load_map(path)
         raise KeyError(f"no value map {name!r} in {source}/maps/ or maps/")
 
-    def _load_map(self, path: Path, name: str) -> ValueMap:
+    def _map_paths(self) -> list[Path]:
+        return sorted(p for p in self.root.rglob("*.yaml") if p.parent.name == "maps")
+
+    def _load_map(self, path: Path) -> ValueMap:
         if path not in self._maps:
             doc = load_yaml(path, self.display(path))
-            for code in (doc.data or {}).get("map") or {} if isinstance(doc.data, dict) else {}:
+            codes = doc.data.get("map") if isinstance(doc.data, dict) else None
+            for code in codes if isinstance(codes, dict) else ():
                 if not isinstance(code, str):
                     # YAML reads 01: as the number 1 and Y: as true; a local code is text.
                     raise doc.error(("map", code), f"code {code!r} must be quoted text ('{code}')")
@@ -125,8 +129,7 @@ class MappingSet:
 
     def value_maps(self) -> list[ValueMap]:
         """Every value map in the folder (also those no mapping uses yet)."""
-        paths = sorted(p for p in self.root.rglob("*.yaml") if p.parent.name == "maps")
-        return [self._load_map(p, p.stem) for p in paths]
+        return [self._load_map(path) for path in self._map_paths()]
 
     def check(self) -> list[MappingConfigError]:
         """Compile every mapping and value map; the problems found, one per file at most."""
@@ -136,9 +139,9 @@ class MappingSet:
                 self.get(name)
             except MappingConfigError as exc:
                 problems.append(exc)
-        for path in sorted(p for p in self.root.rglob("*.yaml") if p.parent.name == "maps"):
+        for path in self._map_paths():
             try:
-                self._load_map(path, path.stem)
+                self._load_map(path)
             except MappingConfigError as exc:
                 problems.append(exc)
         return problems
@@ -180,7 +183,7 @@ class Mapping:
             used.append(found[0].file.encode() + repr(found[0].data).encode())
             return found
 
-        compiler = TemplateCompiler(env, PartSource(part))
+        compiler = TemplateCompiler(env, part)
         self._globals = mappings.globals()
         self._lets = [
             (

@@ -19,13 +19,6 @@ Build = Callable[[Ctx, list[str]], list[Any]]
 CONTROL_KEYS = frozenset({"$when", "$each", "$at", "$use"})
 
 
-class PartSource:
-    """Where `$use:` finds parts: name -> (its YAML document, the loc of its template)."""
-
-    def __init__(self, lookup: Callable[[str], tuple[YamlDoc, Loc]]) -> None:
-        self.lookup = lookup
-
-
 def _convert_one(value: Any, spec: ElementSpec | None) -> Any:
     if spec is None:
         return value
@@ -54,9 +47,9 @@ def _convert_one(value: Any, spec: ElementSpec | None) -> Any:
 class TemplateCompiler:
     """Compiles one mapping's templates; `doc` is the file being compiled (for error lines)."""
 
-    def __init__(self, env: CompileEnv, parts: PartSource) -> None:
+    def __init__(self, env: CompileEnv, part: Callable[[str], tuple[YamlDoc, Loc]]) -> None:
         self.env = env
-        self.parts = parts
+        self.part = part  # `$use:` name -> (the part's YAML document, the loc of its template)
 
     def expression(self, doc: YamlDoc, loc: Loc, text: str):
         try:
@@ -168,7 +161,7 @@ class TemplateCompiler:
             if not isinstance(part_name, str):
                 raise doc.error((*loc, "$use"), "$use names a part, e.g. hl7v2/xpn")
             try:
-                part_doc, part_loc = self.parts.lookup(part_name)
+                part_doc, part_loc = self.part(part_name)
             except KeyError as exc:
                 raise doc.error((*loc, "$use"), str(exc.args[0])) from None
             part_template = part_doc.data
