@@ -52,3 +52,30 @@ class HubSettings(BaseSettings):
     profiles_dir: Path = Field(
         REPOSITORY / "profiles", description="The profiles folder (StructureDefinitions, ...)."
     )
+    database_url: str = Field(
+        "",
+        description="The hub's own state (inbox, match queue, and later audit and outbox): "
+        "a PostgreSQL URL (postgresql://user:password@host:5432/hub), which several hub "
+        "processes can share; empty: SQLite, hub.db in the data directory.",
+    )
+    mllp_port: int = Field(2575, ge=1, le=65535, description="Port the MLLP listener uses.")
+    mllp_mapping: str = Field(
+        "slam-epr/adt", description="The mapping that messages received over MLLP go through."
+    )
+    workers: int = Field(
+        1, ge=0, description="Pipeline workers run by `hub serve` and `hub mllp` (0: none)."
+    )
+    retry_base_seconds: float = Field(
+        1.0, gt=0, description="First wait before retrying a message after a transient failure."
+    )
+    retry_max_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Longest wait between retries (a transient failure never "
+        "drops a message: it is retried until it succeeds or is failed by hand).",
+    )
+
+    @property
+    def state_url(self) -> str:
+        """Where the hub's own state lives: HUB_DATABASE_URL, else SQLite in the data dir."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'hub.db').resolve()}"

@@ -26,11 +26,13 @@ from ._errors import (
 from ._ids import new_id
 from ._json import json_bytes, json_text, parse_json_bytes
 from ._references import LiteralReference, map_references, parse_reference
+from ._uk import NHS_NUMBER_SYSTEM, nhs_number_is_valid, normalise_postcode
 from ._validation import is_resource_type, is_valid_id, validate_resource
 
 __all__ = [
     "MAX_MS",
     "MIN_MS",
+    "NHS_NUMBER_SYSTEM",
     "DateFormatError",
     "FhirError",
     "InvalidRequest",
@@ -53,6 +55,8 @@ __all__ = [
     "json_text",
     "map_references",
     "new_id",
+    "nhs_number_is_valid",
+    "normalise_postcode",
     "now_ms",
     "operation_outcome",
     "parse_json_bytes",

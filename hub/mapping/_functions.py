@@ -15,6 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hub.fhir import nhs_number_is_valid, normalise_postcode
+
 from ._expr import CompileEnv, Ctx, Expr, ExpressionError, FieldError, Run, Step, truthy
 from ._valuemaps import UnmappedValue
 
@@ -289,19 +291,6 @@ for _part in ("code", "display", "system"):
     PIPE[_part] = _coding_part(_part)
 
 
-_NHS_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
-
-
-def nhs_number_is_valid(digits: str) -> bool:
-    """The Modulus 11 check of the NHS Data Dictionary (10 digits, check digit last)."""
-    if len(digits) != 10 or not digits.isascii() or not digits.isdigit():
-        return False
-    check = 11 - sum(int(d) * w for d, w in zip(digits, _NHS_WEIGHTS, strict=False)) % 11
-    if check == 11:
-        check = 0
-    return check != 10 and check == int(digits[9])
-
-
 def _nhs_digits(text: str) -> str:
     return re.sub(r"[\s-]", "", text)
 
@@ -310,19 +299,6 @@ PIPE["nhs_number"] = _each_text(lambda t: d if nhs_number_is_valid(d := _nhs_dig
 PIPE["invalid_nhs_number"] = _each_text(
     lambda t: None if nhs_number_is_valid(d := _nhs_digits(t)) else (d or None)
 )
-
-_POSTCODE = re.compile(r"([A-Z]{1,2}\d[A-Z\d]?)(\d[A-Z]{2})\Z")
-
-
-def normalise_postcode(text: str) -> str:
-    """se64ru, 'SE6  4RU', 'se6 4ru' -> 'SE6 4RU'; anything not shaped like a UK postcode is
-    only upper-cased and its spaces collapsed (kept, never guessed)."""
-    packed = re.sub(r"\s+", "", text.upper())
-    match = _POSTCODE.match(packed)
-    if match:
-        return f"{match.group(1)} {match.group(2)}"
-    return " ".join(text.upper().split())
-
 
 PIPE["postcode"] = _each_text(normalise_postcode)
 
