@@ -44,10 +44,10 @@ test: $(STAMP) test-services ## Install the dev environment and run the whole su
 	echo "--- pytest"; $(BIN)/pytest $(PYTEST_ARGS) || status=1; \
 	exit $$status
 
-# Later: start PostgreSQL and a native HAPI FHIR server here, for the conformance suite to run
-# against HAPI too. `make test` already depends on this target.
-test-services: ## Start the services the tests need: none yet (PostgreSQL and HAPI FHIR will be)
-	@echo "test-services: no services needed yet (PostgreSQL and HAPI FHIR will start here)"
+# PostgreSQL for the hub's state (the tests run every state test on SQLite and PostgreSQL):
+# installed when missing (apt-get, as root), started on 127.0.0.1:54329 from .hub-data/postgres.
+test-services: ## Start the services the tests need: PostgreSQL (scripts/postgres start)
+	@url=$$(bash scripts/postgres start); echo "test-services: PostgreSQL at $$url"
 
 lint: $(STAMP) ## Check the code without changing it: ruff check and ruff format --check
 	$(BIN)/ruff check .
@@ -63,6 +63,7 @@ bench: $(STAMP) ## Benchmark the embedded store: hub bench store (100,000 patien
 bench-mappings: $(STAMP) ## Benchmark the mappings: hub bench mappings (100,000 records of each kind)
 	$(BIN)/hub bench mappings $(BENCH_ARGS)
 
-clean: ## Remove .venv, .hub-data and caches (nothing tracked by git)
+clean: ## Stop the test PostgreSQL; remove .venv, .hub-data and caches (nothing tracked by git)
+	-@bash scripts/postgres stop
 	rm -rf $(VENV) .hub-data .pytest_cache .ruff_cache .build hub.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -48,7 +48,13 @@ class _LazyGroup(click.Group):
 @click.group(
     cls=_LazyGroup,
     lazy={
+        "deadletters": "hub.pipeline._inbox_command:deadletters_command",
+        "demo": "hub.demo:demo_command",
+        "inbox": "hub.pipeline._inbox_command:inbox_command",
+        "ingest": "hub.listeners:ingest_command",
+        "matches": "hub.identity:matches_command",
         "mappings": "hub.mapping._command:mappings_command",
+        "replay": "hub.pipeline._inbox_command:replay_command",
         "validate": "hub.validation:validate_command",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -61,28 +67,55 @@ def main() -> None:
     """
 
 
-@main.command()
-@click.option(
-    "--host",
-    default=None,
-    help="Address to listen on. Default: HUB_HOST, else 127.0.0.1.",
+_HOST = click.option(
+    "--host", default=None, help="Address to listen on. Default: HUB_HOST, else 127.0.0.1."
 )
+_WORKERS = click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Pipeline workers applying the inbox. Default: HUB_WORKERS, else 1.",
+)
+
+
+def _settings(**overrides: object) -> HubSettings:
+    settings = HubSettings()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return settings.model_copy(update=given) if given else settings
+
+
+@main.command()
+@_HOST
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
     default=None,
     help="Port to listen on. Default: HUB_PORT, else 8080.",
 )
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the FHIR REST API (at /fhir) over the configured store."""
+@click.option(
+    "--mllp-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port of the MLLP listener, on the same host. Default: HUB_MLLP_PORT, else 2575.",
+)
+@click.option("--no-mllp", is_flag=True, help="Do not run the MLLP listener.")
+@_WORKERS
+def serve(
+    host: str | None, port: int | None, mllp_port: int | None, no_mllp: bool, workers: int | None
+) -> None:
+    """Serve the hub: the FHIR REST API (at /fhir), the ingest API (POST /ingest/{mapping}),
+    the MLLP listener, and the workers that apply what arrives."""
     import uvicorn
 
     from hub.app import create_app
 
-    settings = HubSettings()
-    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    if overrides:
-        settings = settings.model_copy(update=overrides)
+    settings = _settings(
+        host=host,
+        port=port,
+        mllp_port=mllp_port,
+        workers=workers,
+        mllp_enabled=False if no_mllp else None,
+    )
     configure_logging(settings.log_level)
     origin = f"http://{settings.host}:{settings.port}"
     base = settings.public_base_url.rstrip("/") or f"{origin}/fhir"
@@ -93,6 +126,9 @@ def serve(host: str | None, port: int | None) -> None:
     click.echo(f"hub listening on {origin}")
     click.echo(f"store: {store}")
     click.echo(f"FHIR metadata: {base}/metadata")
+    click.echo(f"ingest: POST {origin}/ingest/{{mapping}}")
+    if settings.mllp_enabled:
+        click.echo(f"MLLP: {settings.host}:{settings.mllp_port} ({settings.mllp_mapping})")
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -105,9 +141,88 @@ def serve(host: str | None, port: int | None) -> None:
     )
 
 
+@main.command()
+@_HOST
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port to listen on. Default: HUB_MLLP_PORT, else 2575.",
+)
+@click.option(
+    "--mapping",
+    default=None,
+    help="The mapping messages go through. Default: HUB_MLLP_MAPPING, else slam-epr/adt.",
+)
+@_WORKERS
+def mllp(host: str | None, port: int | None, mapping: str | None, workers: int | None) -> None:
+    """Receive HL7 v2 messages over MLLP: store each one, ACK it (AA, AE or AR), and apply
+    it to the shared record with the workers. Ctrl-C stops it."""
+    import asyncio
+
+    from hub.listeners import MllpServer
+    from hub.pipeline import PipelineParts, WorkerPool
+
+    settings = _settings(host=host, mllp_port=port, mllp_mapping=mapping, workers=workers)
+    configure_logging(settings.log_level)
+    parts = PipelineParts.open(settings)
+    pool = WorkerPool(parts, settings.workers)
+
+    async def listen() -> None:
+        server = MllpServer.from_parts(parts)
+        await server.start()
+        click.echo(f"MLLP listening on {settings.host}:{server.port} ({settings.mllp_mapping})")
+        click.echo(f"hub state: {parts.db.url}; workers: {settings.workers}")
+        try:
+            await server.serve_forever()
+        finally:
+            await server.stop()
+
+    pool.start()
+    try:
+        asyncio.run(listen())
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        pool.stop()
+        parts.close()
+
+
+@main.command()
+@_WORKERS
+def work(workers: int | None) -> None:
+    """Apply the inbox to the shared record, without listening: run workers until stopped
+    (Ctrl-C or SIGTERM). Several `hub work` processes can share one hub state database."""
+    import signal
+    import threading
+
+    from hub.pipeline import PipelineParts, WorkerPool
+
+    settings = _settings(workers=workers)
+    configure_logging(settings.log_level)
+    parts = PipelineParts.open(settings)
+    pool = WorkerPool(parts, max(settings.workers, 1))
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    pool.start()
+    click.echo(f"hub work: {max(settings.workers, 1)} workers on {parts.db.url}")
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pool.stop()
+        parts.close()
+
+
 @main.group(
     cls=_LazyGroup,
-    lazy={"store": "hub.bench:store_bench_command", "mappings": "hub.bench:mapping_bench_command"},
+    lazy={
+        "store": "hub.bench:store_bench_command",
+        "mappings": "hub.bench:mapping_bench_command",
+        "mllp": "hub.bench:mllp_bench_command",
+    },
 )
 def bench() -> None:
     """Measure the hub's speed."""

@@ -58,12 +58,23 @@ class HubSettings(BaseSettings):
         "a PostgreSQL URL (postgresql://user:password@host:5432/hub), which several hub "
         "processes can share; empty: SQLite, hub.db in the data directory.",
     )
-    mllp_port: int = Field(2575, ge=1, le=65535, description="Port the MLLP listener uses.")
+    mllp_enabled: bool = Field(
+        True, description="Whether `hub serve` also runs the MLLP listener (HL7 v2 over TCP)."
+    )
+    mllp_port: int = Field(
+        2575, ge=0, le=65535, description="Port the MLLP listener uses (0: any free port)."
+    )
     mllp_mapping: str = Field(
         "slam-epr/adt", description="The mapping that messages received over MLLP go through."
     )
     workers: int = Field(
         1, ge=0, description="Pipeline workers run by `hub serve` and `hub mllp` (0: none)."
+    )
+    worker_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long a worker holds the items it claimed; a worker that dies is "
+        "replaced by another after this long, which takes its items again.",
     )
     retry_base_seconds: float = Field(
         1.0, gt=0, description="First wait before retrying a message after a transient failure."

@@ -22,10 +22,12 @@ def running_hub(
     *,
     store: FhirStore | None = None,
     app: FastAPI | None = None,
+    pipeline: bool = False,
     startup_timeout: float = 15.0,
 ) -> Iterator[str]:
-    """Serve `create_app(settings, store)` (or `app`) with uvicorn on 127.0.0.1 in a
-    background thread; yield its base URL (`http://127.0.0.1:PORT`) and stop it on exit."""
+    """Serve `create_app(settings, store, pipeline=pipeline)` (or `app`) with uvicorn on
+    127.0.0.1 in a background thread; yield its base URL (`http://127.0.0.1:PORT`) and stop it
+    on exit. The pipeline (ingest, workers, MLLP) is left out unless asked for."""
     # IPPROTO_TCP said outright: asyncio sets TCP_NODELAY only on sockets that say it, and
     # without it each answer on a kept-alive connection waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -33,7 +35,7 @@ def running_hub(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app if app is not None else create_app(settings, store),
+        app if app is not None else create_app(settings, store, pipeline=pipeline),
         log_level="warning",
         lifespan="on",
         access_log=False,

@@ -1,6 +1,7 @@
 """Benchmarks of the hub (`hub bench ...`) and the synthetic data they load."""
 
 from ._mapping import mapping_bench_command
+from ._mllp import mllp_bench_command
 from ._store import store_bench_command
 from ._synthetic import (
     NHS_NUMBER_CAPACITY,
@@ -18,6 +19,7 @@ __all__ = [
     "PatientFacts",
     "is_valid_nhs_number",
     "mapping_bench_command",
+    "mllp_bench_command",
     "patient_entries",
     "patient_facts",
     "store_bench_command",

@@ -6,12 +6,13 @@ maps every record of an input file; `MappedRecord.transaction()` is what the sto
 
 from ._examples import ExampleOutcome, example_files, produce, run_example
 from ._functions import hl7_datetime, nhs_number_is_valid, normalise_postcode
-from ._mapping import Checker, Mapping, MappingSet
+from ._mapping import SOURCE_BASE, Checker, Mapping, MappingSet
 from ._records import MappedRecord, MappedResource
 from ._valuemaps import ValueMap
 from ._yaml import MappingConfigError
 
 __all__ = [
+    "SOURCE_BASE",
     "Checker",
     "ExampleOutcome",
     "MappedRecord",

@@ -49,9 +49,10 @@ def _raw(pending: list[str], first_line: int) -> bytes | tuple[int, str]:
 
 
 class _Header:
-    """The header row: which cell holds which column."""
+    """The header row: which cell holds which column, and its bytes (each record's context)."""
 
-    def __init__(self, cells: list[str]) -> None:
+    def __init__(self, cells: list[str], raw: bytes) -> None:
+        self.raw = raw
         names = [cell.strip() for cell in cells]
         while names and not names[-1]:  # a trailing comma is not a column
             names.pop()
@@ -122,7 +123,7 @@ class CsvFormat:
                 yield SourceError(file, raw[0], reason)
                 return
             if header is None:
-                header = _Header(cells)
+                header = _Header(cells, raw)
                 problem = _header_problem(header, columns)
                 if problem:
                     yield SourceError(file, None if problem[0] else line, problem[1])
@@ -132,7 +133,7 @@ class CsvFormat:
             if isinstance(data, str):
                 yield SourceError(file, line, data)
             else:
-                yield SourceRecord(file, line, data, raw)
+                yield SourceRecord(file, line, data, raw, header.raw)
         if header is None:
             yield SourceError(file, None, "the file is empty: no header row")
 

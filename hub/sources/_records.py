@@ -15,6 +15,9 @@ class SourceRecord:
     line: int  # 1-based line in the file where the record starts
     data: Any  # format-specific parsed record
     raw: bytes  # the record's own bytes as received (HL7: segments joined by CR)
+    # Bytes a record needs to be read again on its own (a CSV row needs its header line):
+    # whoever stores one record keeps `context` and `raw` together.
+    context: bytes = b""
 
     @property
     def locator(self) -> str:

@@ -716,7 +716,7 @@ def test_public_base_url_is_used_for_location_headers(tmp_path) -> None:
 
 
 def test_an_unexpected_error_is_500_without_the_request_content(tmp_path) -> None:
-    app = create_app(HubSettings(_env_file=None, data_dir=tmp_path))
+    app = create_app(HubSettings(_env_file=None, data_dir=tmp_path), pipeline=False)
 
     def explode() -> None:
         raise RuntimeError("secret detail")

@@ -1,0 +1,55 @@
+"""What identity reads from the store: it only ever reads; every write is returned as data."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from hub.store import MAX_PAGE_SIZE, FhirStore, SearchParams
+
+log = logging.getLogger(__name__)
+
+Resource = dict[str, Any]
+
+
+def search_all(store: FhirStore, resource_type: str, params: SearchParams) -> Iterator[Resource]:
+    """Every match, page by page (a birth date can match a few hundred people)."""
+    offset = 0
+    while True:
+        page = store.search(
+            resource_type,
+            [*params, ("_count", str(MAX_PAGE_SIZE)), ("_offset", str(offset))],
+        )
+        yield from page.matches
+        if not page.has_next or not page.matches:
+            return
+        offset += len(page.matches)
+
+
+def is_active(patient: Resource) -> bool:
+    """Patients the hub retired by a merge are `active: false`; no `active` means active."""
+    return patient.get("active") is not False
+
+
+def active_with_identifier(store: FhirStore, system: str, value: str) -> Resource | None:
+    """The active Patient holding `system|value`. A merge takes the identifiers from the
+    Patient it retires, so there is normally one; should there be more (written around the
+    hub), the oldest id is taken (new ids are ordered by time) and a warning logged."""
+    found = [
+        p
+        for p in search_all(store, "Patient", [("identifier", f"{system}|{value}")])
+        if is_active(p)
+    ]
+    if len(found) > 1:
+        log.warning(
+            "%d active Patients hold one identifier of system %s: using %s",
+            len(found),
+            system,
+            min(p["id"] for p in found),
+        )
+    return min(found, key=lambda p: p["id"]) if found else None
+
+
+def version_of(resource: Resource) -> str | None:
+    return (resource.get("meta") or {}).get("versionId")

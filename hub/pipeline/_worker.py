@@ -1,0 +1,275 @@
+"""Workers: take inbox items lane by lane, map them, apply them, and say how each ended.
+
+A failure is either transient (the FHIR server is down or busy, a concurrent change: retried
+with backoff, never dropped) or permanent (the record cannot be mapped or is invalid: a dead
+letter, `hub deadletters`, re-run with `hub replay` once the cause is fixed).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import socket
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import httpx
+
+from hub.fhir import FhirError
+from hub.identity import IdentityConfig, IdentityResolver
+from hub.mapping import Checker, MappedRecord, Mapping, MappingConfigError, MappingSet
+from hub.settings import HubSettings
+from hub.sources import SourceError, SourceRecord
+from hub.state import Database, open_database
+from hub.store import FhirStore, open_store
+from hub.validation import Profiles
+
+from ._apply import RecordApplier
+from ._inbox import Inbox, InboxItem
+from ._outcomes import Rejected, Waiting, Withheld
+
+log = logging.getLogger(__name__)
+
+WAITING_RECHECK_SECONDS = 3600.0
+"""A parked item is woken when what it waits for is written; this is the fallback."""
+
+CONFLICT_RETRIES = 10
+"""A write that keeps conflicting (someone else keeps changing the resource) fails after this
+many tries, so it cannot hold its lane for ever; an unreachable server is retried for ever."""
+
+CLAIM_BATCH = 50
+"""Items claimed at once: enough to keep a worker busy, few enough to finish within the lease
+even against a slow remote FHIR server."""
+
+_TRANSIENT_STATUSES = frozenset({408, 409, 412, 423, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class PipelineParts:
+    """What workers share: the store, the hub's state database, the mappings and profiles."""
+
+    store: FhirStore
+    db: Database
+    inbox: Inbox
+    mappings: MappingSet
+    checker: Checker | None
+    identity: IdentityResolver
+    settings: HubSettings
+
+    @classmethod
+    def open(cls, settings: HubSettings, *, store: FhirStore | None = None) -> PipelineParts:
+        db = open_database(settings.state_url)
+        store = store if store is not None else open_store(settings)
+        return cls(
+            store=store,
+            db=db,
+            inbox=Inbox(db),
+            mappings=MappingSet(settings.mappings_dir),
+            checker=Profiles.load(settings.profiles_dir).checker(),
+            identity=IdentityResolver(
+                store, db, IdentityConfig.load(settings.mappings_dir / "identity.yaml")
+            ),
+            settings=settings,
+        )
+
+    def close(self, *, store: bool = True) -> None:
+        if store:
+            self.store.close()
+        self.db.close()
+
+
+class Worker:
+    """One worker: `run_once` claims a batch from one lane and handles it in order."""
+
+    def __init__(self, parts: PipelineParts, name: str | None = None) -> None:
+        self.parts = parts
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self._applier = RecordApplier(parts.store, parts.db, parts.identity)
+        self._compiled: dict[str, Mapping] = {}
+
+    def run_once(self, on_done: Callable[[InboxItem, str], None] | None = None) -> int:
+        items = self.parts.inbox.claim(
+            self.name, limit=CLAIM_BATCH, lease_seconds=self.parts.settings.worker_lease_seconds
+        )
+        for item in items:
+            status = self.handle(item)
+            if on_done is not None:
+                on_done(item, status)
+            if status == "pending":
+                # Retried later: the rest of the batch must wait behind it (order per lane);
+                # the next claim puts them back in place.
+                break
+        return len(items)
+
+    def handle(self, item: InboxItem) -> str:
+        """Handle one claimed item; returns the status it ends in."""
+        inbox = self.parts.inbox
+        try:
+            mapped = self._map(item)
+            if mapped.errors:
+                raise Rejected(f"{mapped.name}: " + "; ".join(mapped.errors))
+            if mapped.withheld is not None:
+                raise Withheld(mapped.withheld)
+            applied = self._applier.apply(item, self._mapping(item.mapping), mapped)
+        except Withheld as exc:
+            inbox.finish(
+                item.id, "withheld", outcome={"reason": exc.reason}, wait_key=exc.wait_key
+            )
+            return "withheld"
+        except Waiting as exc:
+            inbox.park(item.id, exc.key, exc.reason, WAITING_RECHECK_SECONDS)
+            return "waiting"
+        except Rejected as exc:
+            return self._fail(item, str(exc))
+        except Exception as exc:  # every failure must end somewhere named
+            return self._failed_on(item, exc)
+        inbox.finish(item.id, "applied", outcome=applied.outcome)
+        if applied.wake:
+            inbox.wake(applied.wake)
+        return "applied"
+
+    def _failed_on(self, item: InboxItem, exc: Exception) -> str:
+        if _transient(exc) and not (_conflict(exc) and item.attempts + 1 >= CONFLICT_RETRIES):
+            delay = self._backoff(item.attempts)
+            log.warning("inbox item %s: %s; retrying in %.1f s", item.id, _reason(exc), delay)
+            self.parts.inbox.retry_later(item.id, _reason(exc), delay)
+            return "pending"
+        if not isinstance(exc, FhirError):
+            log.error("inbox item %s failed unexpectedly", item.id, exc_info=exc)
+        return self._fail(item, _reason(exc))
+
+    def _fail(self, item: InboxItem, error: str) -> str:
+        log.warning("inbox item %s (%s) is a dead letter", item.id, item.mapping)
+        self.parts.inbox.finish(item.id, "failed", error=error)
+        return "failed"
+
+    def _backoff(self, attempts: int) -> float:
+        settings = self.parts.settings
+        delay = min(settings.retry_max_seconds, settings.retry_base_seconds * 2**attempts)
+        return delay * random.uniform(0.8, 1.2)  # spread retries of many workers apart
+
+    def _mapping(self, name: str) -> Mapping:
+        if name not in self._compiled:
+            self._compiled[name] = self.parts.mappings.get(name)
+        return self._compiled[name]
+
+    def _map(self, item: InboxItem) -> MappedRecord:
+        try:
+            mapping = self._mapping(item.mapping)
+        except (KeyError, MappingConfigError) as exc:
+            raise Rejected(f"mapping {item.mapping}: {exc}") from None
+        record = read_record(mapping, item.raw, item.origin, item.line)
+        if isinstance(record, SourceError):
+            raise Rejected(str(record))
+        return mapping.map_record(record, check=self.parts.checker)
+
+
+def read_record(mapping: Mapping, raw: bytes, origin: str, line: int) -> SourceRecord | SourceError:
+    """An inbox item's bytes read back as the one record they were, named where it first came
+    from (`visits.csv line 7`)."""
+    read = list(mapping.format.read(io.BytesIO(raw), origin, columns=mapping.columns))
+    records = [r for r in read if isinstance(r, SourceRecord)]
+    if len(read) == len(records) == 1:
+        return replace(records[0], line=line)
+    problems = [r for r in read if isinstance(r, SourceError)]
+    reason = problems[0].reason if problems else f"{len(records)} records in one inbox item"
+    return SourceError(origin, line, reason)
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, FhirError):
+        return exc.status in _TRANSIENT_STATUSES
+    if isinstance(exc, httpx.TransportError | TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in {
+        "OperationalError",
+        "SerializationFailure",
+        "DeadlockDetected",
+    }
+
+
+def _conflict(exc: Exception) -> bool:
+    return isinstance(exc, FhirError) and exc.status in (409, 412)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def run_pipeline_until_idle(
+    settings: HubSettings,
+    *,
+    progress: Callable[[int], None] | None = None,
+    store: FhirStore | None = None,
+) -> dict[str, int]:
+    """Process everything due in the inbox, then return how the handled items ended
+    (applied, withheld, waiting, failed; pending = to be retried later)."""
+    parts = PipelineParts.open(settings, store=store)
+    counts: Counter[str] = Counter()
+
+    def done(item: InboxItem, status: str) -> None:
+        counts[status] += 1
+        if progress is not None:
+            progress(1)
+
+    try:
+        worker = Worker(parts)
+        while worker.run_once(done):
+            pass
+        parts.inbox.release(worker.name)
+    finally:
+        parts.close(store=store is None)
+    return dict(counts)
+
+
+class WorkerPool:
+    """Worker threads inside `hub serve` / `hub mllp`: each polls the inbox, and wakes at
+    once when a listener in this process says it stored something (`notify`)."""
+
+    def __init__(self, parts: PipelineParts, count: int, *, poll_seconds: float = 0.5) -> None:
+        self._parts = parts
+        self._count = count
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._work = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._workers: list[Worker] = []
+
+    def start(self) -> None:
+        for index in range(self._count):
+            worker = Worker(self._parts)
+            thread = threading.Thread(
+                target=self._loop, args=(worker,), name=f"hub-worker-{index}", daemon=True
+            )
+            self._workers.append(worker)
+            self._threads.append(thread)
+            thread.start()
+
+    def notify(self) -> None:
+        self._work.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._work.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        for worker in self._workers:
+            self._parts.inbox.release(worker.name)
+
+    def _loop(self, worker: Worker) -> None:
+        while not self._stop.is_set():
+            try:
+                handled = worker.run_once()
+            except Exception:  # a worker thread must outlive a bad moment
+                log.exception("worker %s: claiming from the inbox failed", worker.name)
+                handled = 0
+            if not handled:
+                self._work.wait(self._poll)
+                self._work.clear()

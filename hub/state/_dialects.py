@@ -1,0 +1,158 @@
+"""What differs between SQLite and PostgreSQL: connecting, beginning, placeholders, locks, and
+the few DDL type words that have no common spelling.
+
+Everything else the hub's state needs (ON CONFLICT upserts, RETURNING, partial indexes, row
+values) is spelled the same in both, so SQL is written once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any, Protocol
+
+from ._url import StateError, hide_password, sqlite_path
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another process's write lock before giving up."""
+
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class Dialect(Protocol):
+    name: str
+    begin_sql: str
+    begin_read_sql: str
+    read_only_pragmas: tuple[str, str] | None
+    type_words: dict[str, str]
+
+    def connect(self) -> Any: ...
+
+    def translate(self, sql: str) -> str: ...
+
+    def lock(self, conn: Any, key: str) -> None: ...
+
+    def usable(self, conn: Any) -> bool: ...
+
+
+class SQLiteDialect:
+    """SQLite in WAL mode: readers never block the one writer, and several processes share
+    the file. Python's sqlite3 runs in autocommit mode here (isolation_level=None) so that
+    transactions are begun explicitly, as BEGIN IMMEDIATE."""
+
+    name = "sqlite"
+    # IMMEDIATE takes the write lock at BEGIN, not at the first write: a transaction that
+    # reads and then writes can never fail half-way with SQLITE_BUSY, and it is what makes
+    # `lock()` unnecessary (see below).
+    begin_sql = "BEGIN IMMEDIATE"
+    # A read needs no lock in WAL mode: it sees the last commit and never waits for a writer.
+    # query_only makes a write in it fail, as PostgreSQL's READ ONLY does.
+    begin_read_sql = "BEGIN DEFERRED"
+    read_only_pragmas = ("PRAGMA query_only = ON", "PRAGMA query_only = OFF")
+    type_words = {"{id}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{blob}": "BLOB"}
+
+    def __init__(self, url: str) -> None:
+        self.path = Path(sqlite_path(url))
+        self._url = url
+
+    def connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,  # Database.close() closes it from another thread
+            )
+            # The busy timeout first: switching to WAL itself waits for other processes.
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the SQLite database {self._url}: {exc}") from exc
+        return conn
+
+    def translate(self, sql: str) -> str:
+        return sql
+
+    def lock(self, conn: Any, key: str) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already holds the database's single write lock until
+        the transaction ends, which excludes every other writer in every process."""
+
+    def usable(self, conn: Any) -> bool:
+        return True
+
+
+class PostgresDialect:
+    """PostgreSQL through psycopg 3, in autocommit mode so that BEGIN and COMMIT are sent
+    explicitly, the same way as for SQLite; READ COMMITTED, PostgreSQL's default."""
+
+    name = "postgresql"
+    begin_sql = "BEGIN ISOLATION LEVEL READ COMMITTED"
+    begin_read_sql = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
+    read_only_pragmas = None
+    type_words = {"{id}": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "{blob}": "BYTEA"}
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def connect(self) -> Any:
+        import psycopg  # imported here: a SQLite-only hub never loads the driver
+
+        try:
+            return psycopg.connect(
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+            )
+        except psycopg.Error as exc:
+            # libpq's message can quote the URL it was given, password included.
+            message = str(exc).replace(self._url, hide_password(self._url)).strip()
+            raise StateError(
+                f"cannot connect to PostgreSQL at {hide_password(self._url)}: {message}"
+            ) from exc
+
+    def translate(self, sql: str) -> str:
+        return _to_pyformat(sql)
+
+    def lock(self, conn: Any, key: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(key),))
+
+    def usable(self, conn: Any) -> bool:
+        return not conn.closed and not conn.broken
+
+
+def advisory_key(key: str) -> int:
+    """A signed 64-bit number for `key`, as pg_advisory_xact_lock takes."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _to_pyformat(sql: str) -> str:
+    """`?` placeholders to psycopg's `%s`, outside quoted strings and identifiers; every
+    literal `%` doubled, because psycopg reads `%` as a placeholder everywhere in the text
+    (which is why statements are always sent with a parameter tuple, even an empty one)."""
+    out: list[str] = []
+    quote = ""
+    for char in sql:
+        if char == "%":
+            out.append("%%")
+            continue
+        if quote:
+            if char == quote:
+                quote = ""  # a doubled quote ('') closes and reopens: same result
+        elif char in "'\"":
+            quote = char
+        elif char == "?":
+            out.append("%s")
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+def dialect_for(url: str, scheme: str) -> Dialect:
+    if scheme == "sqlite":
+        return SQLiteDialect(url)
+    return PostgresDialect(url)
