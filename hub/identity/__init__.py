@@ -10,11 +10,10 @@ record a new Patient and queue the pair for a person (`hub matches`); anything w
 new Patient. The Patient's elements come from the most trusted source (mappings/identity.yaml),
 the newer record between equals (`_survivorship`).
 
-The pipeline, inside its hub-state transaction:
+The pipeline, holding the identity lock (no hub-state transaction open meanwhile):
 
     resolver = IdentityResolver(store, db, IdentityConfig.load(mappings_dir / "identity.yaml"))
-    with db.transaction() as tx:
-        tx.lock("identity")
+    with db.exclusive(IDENTITY_LOCK):
         plan = resolver.resolve(
             patient, (key_system, key_value), source="slam-epr", source_time_ms=t,
             retired=[(mrg_system, mrg_value)],       # an A40's MRG-1, if any
@@ -22,7 +21,8 @@ The pipeline, inside its hub-state transaction:
         entries = plan.entries_except(written)       # or plan.entries; before the others
         ...                                          # + the record's own entries, Provenance
         store.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-        plan.record(tx)                              # clocks, review entries
+        with db.transaction() as tx:
+            plan.record(tx)                          # clocks, review entries
 
 `plan.patient_id`, `plan.matched_by` ("nhs-number" | "source-key" | "demographics" | "new"),
 `plan.created`, `plan.merges` (MergePlan: retired_id, surviving_id, reason) and

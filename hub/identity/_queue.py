@@ -46,9 +46,10 @@ class MatchQueue:
     def accept(self, entry_id: int, by: str) -> MergePlan | None:
         """The two are one person: merge them in the store now, the survivor being the one
         with a valid NHS number, else the older. None: they were already one Patient."""
-        with self._db.transaction() as tx:
-            tx.lock(IDENTITY_LOCK)  # no record of either person is applied meanwhile
-            entry = _open(tx, entry_id)
+        # No record of either person is applied meanwhile (the pipeline holds it too).
+        with self._db.exclusive(IDENTITY_LOCK):
+            with self._db.transaction() as tx:
+                entry = _open(tx, entry_id)
             first, second = self._current(entry.patient_id), self._current(entry.candidate_id)
             merge = None
             if first["id"] != second["id"]:
@@ -59,8 +60,10 @@ class MatchQueue:
                 self._store.transaction(
                     {"resourceType": "Bundle", "type": "transaction", "entry": merge.entries}
                 )
-                merge.record(tx)
-            decide(tx, entry_id, "accepted", by)
+            with self._db.transaction() as tx:
+                if merge is not None:
+                    merge.record(tx)
+                decide(tx, entry_id, "accepted", by)
         log.info("review %s accepted by %s", entry_id, by)
         return merge
 

@@ -1,6 +1,6 @@
 """Resolving the person a record is about, and planning what to write, without writing it.
 
-The pipeline calls `resolve` inside its hub-state transaction, after `tx.lock("identity")`,
+The pipeline calls `resolve` holding `db.exclusive("identity")` (no transaction open),
 right before it writes the record's store transaction: two workers can then never create two
 Patients for one person. So `resolve` only reads the store; everything to write comes back as
 a `PatientPlan` (store entries, and `record(tx)` for the hub state).

@@ -55,8 +55,10 @@ class RecordApplier:
         patients = [made for made in mapped.resources if made.type == "Patient"]
         if retired and not patients:
             raise Rejected("a merge instruction needs the surviving Patient in the record")
-        with self._db.transaction() as tx:
-            tx.lock(IDENTITY_LOCK)
+        # One record at a time resolves identities and writes (two workers must never create
+        # two Patients for one person), holding no hub-state transaction meanwhile: listeners
+        # go on storing while the store is written.
+        with self._db.exclusive(IDENTITY_LOCK):
             plans = [
                 self._identity.resolve(
                     made.resource,
@@ -69,7 +71,8 @@ class RecordApplier:
             ]
             others = [made for made in mapped.resources if made.type != "Patient"]
             keys = {resource_key(m.type, m.system, m.value): m for m in others}
-            stale = self._clocks.stale(tx, dict.fromkeys(keys, source_time))
+            with self._db.transaction(readonly=True) as tx:
+                stale = self._clocks.stale(tx, dict.fromkeys(keys, source_time))
             fresh = [m for key, m in keys.items() if key not in stale]
             known = _patient_references(plans)
             written = {(m.type, m.system, m.value) for m in fresh}
@@ -80,9 +83,10 @@ class RecordApplier:
                 self._store.transaction(
                     {"resourceType": "Bundle", "type": "transaction", "entry": entries}
                 )
-            self._clocks.advance(tx, [k for k in keys if k not in stale], source_time, item.id)
-            for plan in plans:
-                plan.record(tx)
+            with self._db.transaction() as tx:
+                self._clocks.advance(tx, [k for k in keys if k not in stale], source_time, item.id)
+                for plan in plans:
+                    plan.record(tx)
         return Applied(
             outcome=_outcome(mapped, plans, fresh, sorted(stale)),
             wake=_wake_keys(plans, fresh),

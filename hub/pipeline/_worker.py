@@ -117,9 +117,7 @@ class Worker:
                 raise Withheld(mapped.withheld)
             applied = self._applier.apply(item, self._mapping(item.mapping), mapped)
         except Withheld as exc:
-            inbox.finish(
-                item.id, "withheld", outcome={"reason": exc.reason}, wait_key=exc.wait_key
-            )
+            inbox.finish(item.id, "withheld", outcome={"reason": exc.reason}, wait_key=exc.wait_key)
             return "withheld"
         except Waiting as exc:
             inbox.park(item.id, exc.key, exc.reason, WAITING_RECHECK_SECONDS)

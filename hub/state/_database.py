@@ -136,6 +136,19 @@ class Database:
             if readonly:
                 self._end_read_only(state)
 
+    @contextmanager
+    def exclusive(self, key: str) -> Iterator[None]:
+        """`with db.exclusive("identity"):` one holder at a time, across threads and processes,
+        without holding a transaction: the work inside runs its own short transactions (and
+        slow work elsewhere, such as a remote FHIR write) while other writers go on.
+
+        Not inside a transaction of this thread (its write lock would be held all along)."""
+        state = self._thread_state()
+        if state.depth:
+            raise StateError("exclusive() is taken outside a transaction, not inside one")
+        with self._dialect.hold(self._connection(state), key):
+            yield
+
     def migrate(self, component: str, migrations: Sequence[str | Sequence[str]]) -> int:
         """Bring `component`'s tables up to date; return the schema version now in force.
 

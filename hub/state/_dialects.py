@@ -7,9 +7,12 @@ values) is spelled the same in both, so SQL is written once.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +36,8 @@ class Dialect(Protocol):
     def translate(self, sql: str) -> str: ...
 
     def lock(self, conn: Any, key: str) -> None: ...
+
+    def hold(self, conn: Any, key: str) -> AbstractContextManager[None]: ...
 
     def usable(self, conn: Any) -> bool: ...
 
@@ -82,6 +87,20 @@ class SQLiteDialect:
         """Nothing to do: BEGIN IMMEDIATE already holds the database's single write lock until
         the transaction ends, which excludes every other writer in every process."""
 
+    @contextmanager
+    def hold(self, conn: Any, key: str) -> Iterator[None]:
+        """An advisory file lock beside the database (flock: released by the kernel if the
+        process dies), so that holding it never holds the database's write lock."""
+        folder = self.path.with_name(self.path.name + ".locks")
+        folder.mkdir(exist_ok=True)
+        name = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        with open(folder / name, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def usable(self, conn: Any) -> bool:
         return True
 
@@ -118,6 +137,17 @@ class PostgresDialect:
 
     def lock(self, conn: Any, key: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(key),))
+
+    @contextmanager
+    def hold(self, conn: Any, key: str) -> Iterator[None]:
+        """A session advisory lock on this thread's connection (autocommit): it outlives the
+        transactions run meanwhile, and the server releases it if the connection dies."""
+        conn.execute("SELECT pg_advisory_lock(%s)", (advisory_key(key),))
+        try:
+            yield
+        finally:
+            if self.usable(conn):
+                conn.execute("SELECT pg_advisory_unlock(%s)", (advisory_key(key),))
 
     def usable(self, conn: Any) -> bool:
         return not conn.closed and not conn.broken

@@ -69,8 +69,7 @@ class Hub:
         retired: tuple[tuple[str, str], ...] = (),
         others: tuple[dict[str, Any], ...] = (),
     ) -> PatientPlan:
-        with self.db.transaction() as tx:
-            tx.lock(IDENTITY_LOCK)
+        with self.db.exclusive(IDENTITY_LOCK):
             plan = self.resolver.resolve(
                 patient, key, source=source, source_time_ms=at, retired=retired
             )
@@ -79,7 +78,8 @@ class Hub:
             self.store.transaction(
                 {"resourceType": "Bundle", "type": "transaction", "entry": entries}
             )
-            plan.record(tx)
+            with self.db.transaction() as tx:
+                plan.record(tx)
         return plan
 
     def record(

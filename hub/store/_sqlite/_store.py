@@ -127,9 +127,11 @@ class SQLiteStore:
             for conn in self._connections:
                 try:
                     conn.execute("PRAGMA optimize")
-                    conn.close()
                 except sqlite3.ProgrammingError:
-                    pass  # closed already
+                    continue  # closed already
+                except sqlite3.OperationalError:
+                    pass  # another process is writing: the statistics can wait for next time
+                conn.close()
             self._connections.clear()
         self._local = threading.local()
         self._write_lock.close()
