@@ -15,7 +15,7 @@ PYTHON ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install demo test test-services lint format bench bench-mappings clean
+.PHONY: help install demo test test-services lint format bench bench-mappings bench-mllp bench-ingest clean
 
 help: ## List the targets (the default)
 	@echo "usage: make TARGET   (first time: make demo, or make test)"
@@ -34,8 +34,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --editable '.[dev]'
 	@touch $@
 
-demo: $(STAMP) ## Install and run the hub on the embedded store: FHIR API at http://127.0.0.1:8080/fhir
-	$(BIN)/hub serve
+demo: $(STAMP) ## Install, feed the example sources through the hub, show the shared record, keep serving it
+	$(BIN)/hub demo
 
 test: $(STAMP) test-services ## Install the dev environment and run the whole suite: ruff check, ruff format --check, pytest
 	@status=0; \
@@ -62,6 +62,12 @@ bench: $(STAMP) ## Benchmark the embedded store: hub bench store (100,000 patien
 
 bench-mappings: $(STAMP) ## Benchmark the mappings: hub bench mappings (100,000 records of each kind)
 	$(BIN)/hub bench mappings $(BENCH_ARGS)
+
+bench-mllp: $(STAMP) ## Benchmark MLLP ingestion end to end: hub bench mllp (ACK latency, messages/s applied)
+	$(BIN)/hub bench mllp $(BENCH_ARGS)
+
+bench-ingest: $(STAMP) ## Benchmark file ingestion: hub bench ingest (1,000,000 CSV rows, peak memory)
+	$(BIN)/hub bench ingest $(BENCH_ARGS)
 
 clean: ## Stop the test PostgreSQL; remove .venv, .hub-data and caches (nothing tracked by git)
 	-@bash scripts/postgres stop

@@ -80,7 +80,7 @@ def run_demo(settings: HubSettings, echo: Callable[[str], None], *, keep_running
             _show_person(client, SHOWN_NHS_NUMBER, echo)
             _show_links(client, echo)
             _show_inbox(counts, echo)
-            _where_next(served, echo)
+            _where_next(served, data_dir, echo)
         if keep_running:
             echo("The hub keeps running for you to explore: press Ctrl-C to stop it.")
             served.wait()
@@ -205,13 +205,13 @@ def _show_inbox(counts: dict[str, int], echo: Callable[[str], None]) -> None:
     echo("")
 
 
-def _where_next(served: Any, echo: Callable[[str], None]) -> None:
+def _where_next(served: Any, data_dir: Path, echo: Callable[[str], None]) -> None:
     base = served.fhir_base
     echo("Where to look next:")
     echo(f"  {base}/Patient?identifier={NHS_NUMBER_SYSTEM}|{SHOWN_NHS_NUMBER}")
     echo(f"  {base}/CarePlan?patient.identifier={NHS_NUMBER_SYSTEM}|{SHOWN_NHS_NUMBER}")
     echo(f"  {base}/Provenance?_count=5   (which message and mapping wrote what)")
-    echo("  hub inbox | hub deadletters | hub matches list   (with HUB_DATA_DIR=.hub-data/demo)")
+    echo(f"  HUB_DATA_DIR={data_dir} hub inbox      (and hub deadletters, hub matches list)")
     echo("")
 
 

@@ -145,7 +145,7 @@ class IdentityResolver:
         time (None: oldest). `retired`: identifiers a merge instruction (A40 MRG-1) says now
         belong to this person; their Patients are merged into it in the same plan."""
         clock = clock_for(source, source_time_ms)
-        with self._db.transaction() as tx:
+        with self._db.transaction(readonly=True) as tx:
             found = self._find(incoming, key)
             draft = self._draft(found.patient, tx)
             for other in found.absorb:

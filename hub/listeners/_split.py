@@ -30,10 +30,12 @@ def _new_item(
     mapping: str, channel: str, origin: str, record: SourceRecord | SourceError
 ) -> NewItem:
     if isinstance(record, SourceError):
-        # The format cannot say which bytes the unreadable record was; the error text (file,
-        # line, reason) stands in for them, so the dead letter says what was lost and where.
+        # Where the format cannot tell the unreadable record's bytes (a whole file unreadable),
+        # the error text (file, line, reason) stands in for them, so the dead letter still
+        # says what was lost and where.
         error = str(record)
-        return NewItem(mapping, channel, origin, record.line or 1, error.encode(), error=error)
+        raw = record.raw or error.encode()
+        return NewItem(mapping, channel, origin, record.line or 1, raw, error=error)
     raw = record.raw
     if record.context:
         raw = record.context + _CONTEXT_SEPARATOR + raw

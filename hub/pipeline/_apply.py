@@ -8,12 +8,15 @@ identity lock: two workers can never create two Patients for one person.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub.fhir import DateFormatError, instant_ms, map_references, now_ms
-from hub.identity import IDENTITY_LOCK, IdentityResolver, PatientPlan
+from hub.identity import IDENTITY_LOCK, IdentityResolver, PatientPlan, demographics
 from hub.mapping import SOURCE_BASE, MappedRecord, MappedResource, Mapping
 from hub.state import Database
 from hub.store import FhirStore
@@ -43,7 +46,15 @@ class RecordApplier:
         self._identity = identity
         self._clocks = ResourceClocks(db)
 
-    def apply(self, item: InboxItem, mapping: Mapping, mapped: MappedRecord) -> Applied:
+    def apply(
+        self,
+        item: InboxItem,
+        mapping: Mapping,
+        mapped: MappedRecord,
+        on_applied: Callable[[Applied], None],
+    ) -> Applied:
+        """Write the record; `on_applied` runs inside the hub-state transaction that records
+        it (marking the inbox item done there costs no commit of its own)."""
         self._check_consent(mapped)
         source_time = _time_ms(mapped)
         source = mapping.name.split("/")[0]
@@ -55,10 +66,10 @@ class RecordApplier:
         patients = [made for made in mapped.resources if made.type == "Patient"]
         if retired and not patients:
             raise Rejected("a merge instruction needs the surviving Patient in the record")
-        # One record at a time resolves identities and writes (two workers must never create
-        # two Patients for one person), holding no hub-state transaction meanwhile: listeners
-        # go on storing while the store is written.
-        with self._db.exclusive(IDENTITY_LOCK):
+        # Two workers must never create two Patients for one person: a record locks the
+        # people it names (see `_identity_locks`) while it resolves and writes them, holding no
+        # hub-state transaction meanwhile, so listeners go on storing.
+        with self._identity_locks(mapped, retired):
             plans = [
                 self._identity.resolve(
                     made.resource,
@@ -83,14 +94,31 @@ class RecordApplier:
                 self._store.transaction(
                     {"resourceType": "Bundle", "type": "transaction", "entry": entries}
                 )
+            applied = Applied(
+                outcome=_outcome(mapped, plans, fresh, sorted(stale)),
+                wake=_wake_keys(plans, fresh),
+            )
             with self._db.transaction() as tx:
                 self._clocks.advance(tx, [k for k in keys if k not in stale], source_time, item.id)
                 for plan in plans:
                     plan.record(tx)
-        return Applied(
-            outcome=_outcome(mapped, plans, fresh, sorted(stale)),
-            wake=_wake_keys(plans, fresh),
-        )
+                on_applied(applied)
+        return applied
+
+    @contextmanager
+    def _identity_locks(
+        self, mapped: MappedRecord, retired: list[tuple[str, str]]
+    ) -> Iterator[None]:
+        """Every identifier of a person the record carries or refers to, and the family name
+        and birth date demographic matching looks for, each hashed to one of a fixed set of
+        locks (records about other people mostly go on in parallel). Taken in one order, so
+        two records never wait for each other; under `shared(IDENTITY_LOCK)`, so a review
+        decision (`hub matches accept`), which takes it exclusively, sees nobody at work."""
+        with ExitStack() as held:
+            held.enter_context(self._db.shared(IDENTITY_LOCK))
+            for bucket in sorted({_bucket(token) for token in _person_tokens(mapped, retired)}):
+                held.enter_context(self._db.exclusive(f"{IDENTITY_LOCK}:{bucket}"))
+            yield
 
     def _check_consent(self, mapped: MappedRecord) -> None:
         for instruction in mapped.instructions:
@@ -170,6 +198,45 @@ class RecordApplier:
             "resource": resource,
             "request": {"method": "PUT", "url": f"Provenance/{resource['id']}"},
         }
+
+
+IDENTITY_BUCKETS = 4096
+"""How many person locks there are: enough that unrelated records rarely share one, few enough
+that the lock files (SQLite) stay a small fixed set."""
+
+
+def _bucket(token: str) -> int:
+    return (
+        int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest()) % IDENTITY_BUCKETS
+    )
+
+
+def _person_tokens(mapped: MappedRecord, retired: list[tuple[str, str]]) -> set[str]:
+    tokens = {f"{system}|{value}" for system, value in retired}
+    for made in mapped.resources:
+        if made.type != "Patient":
+            tokens.update(_patient_queries(made.resource))
+            continue
+        tokens.update(
+            f"{i.get('system')}|{i.get('value')}" for i in made.resource.get("identifier", [])
+        )
+        person = demographics(made.resource)
+        if person.family and person.birth_date:
+            tokens.add(f"{person.family}|{person.birth_date}")
+    return tokens
+
+
+def _patient_queries(node: Any) -> Iterator[str]:
+    """The identifiers in `Patient?identifier=...` references anywhere in `node`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str) and value.startswith(_PATIENT_QUERY):
+                yield value.removeprefix(_PATIENT_QUERY)
+            elif isinstance(value, dict | list):
+                yield from _patient_queries(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _patient_queries(value)
 
 
 def _patient_references(plans: list[PatientPlan]) -> dict[str, str]:

@@ -29,7 +29,7 @@ from hub.state import Database, open_database
 from hub.store import FhirStore, open_store
 from hub.validation import Profiles
 
-from ._apply import RecordApplier
+from ._apply import Applied, RecordApplier
 from ._inbox import Inbox, InboxItem
 from ._outcomes import Rejected, Waiting, Withheld
 
@@ -115,7 +115,9 @@ class Worker:
                 raise Rejected(f"{mapped.name}: " + "; ".join(mapped.errors))
             if mapped.withheld is not None:
                 raise Withheld(mapped.withheld)
-            applied = self._applier.apply(item, self._mapping(item.mapping), mapped)
+            self._applier.apply(
+                item, self._mapping(item.mapping), mapped, lambda done: self._done(item, done)
+            )
         except Withheld as exc:
             inbox.finish(item.id, "withheld", outcome={"reason": exc.reason}, wait_key=exc.wait_key)
             return "withheld"
@@ -126,10 +128,12 @@ class Worker:
             return self._fail(item, str(exc))
         except Exception as exc:  # every failure must end somewhere named
             return self._failed_on(item, exc)
-        inbox.finish(item.id, "applied", outcome=applied.outcome)
-        if applied.wake:
-            inbox.wake(applied.wake)
         return "applied"
+
+    def _done(self, item: InboxItem, applied: Applied) -> None:
+        self.parts.inbox.finish(item.id, "applied", outcome=applied.outcome)
+        if applied.wake:
+            self.parts.inbox.wake(applied.wake)
 
     def _failed_on(self, item: InboxItem, exc: Exception) -> str:
         if _transient(exc) and not (_conflict(exc) and item.attempts + 1 >= CONFLICT_RETRIES):

@@ -131,7 +131,7 @@ class CsvFormat:
                 continue
             data = header.row(cells)
             if isinstance(data, str):
-                yield SourceError(file, line, data)
+                yield SourceError(file, line, data, raw)
             else:
                 yield SourceRecord(file, line, data, raw, header.raw)
         if header is None:

@@ -329,7 +329,7 @@ def _message(lines: list[bytes], file: str, line: int) -> SourceRecord | SourceE
     raw = b"\r".join(lines)
     problem, codec = _msh_problem(lines[0])
     if problem:
-        return SourceError(file, line, problem)
+        return SourceError(file, line, problem, raw)
     text, used = _decode(raw, codec)
     return SourceRecord(file, line, Hl7Message(text, used), raw)
 

@@ -48,12 +48,13 @@ class JsonlFormat:
             try:
                 data = orjson.loads(line)
             except orjson.JSONDecodeError as err:
-                yield SourceError(file, number, json_problem(err))
+                yield SourceError(file, number, json_problem(err), line)
                 continue
             if isinstance(data, dict):
                 yield SourceRecord(file, number, data, line)
             else:
-                yield SourceError(file, number, f"expected a JSON object, found {kind_of(data)}")
+                problem = f"expected a JSON object, found {kind_of(data)}"
+                yield SourceError(file, number, problem, line)
 
     def compile_path(self, text: str) -> SourcePath:
         return compile_json_path(text)

@@ -27,12 +27,15 @@ class SourceRecord:
 class SourceError(Exception):
     """A record (or a whole file) that cannot be read at all."""
 
-    def __init__(self, file: str, line: int | None, reason: str) -> None:
+    def __init__(self, file: str, line: int | None, reason: str, raw: bytes = b"") -> None:
         # Passing every attribute to Exception keeps the error picklable (worker processes).
-        super().__init__(file, line, reason)
+        super().__init__(file, line, reason, raw)
         self.file = file
         self.line = line
         self.reason = reason
+        self.raw = raw
+        """The unreadable record's own bytes, where the format can tell them (an HL7 message,
+        a JSON line, a CSV row): kept with the dead letter, so nothing received is lost."""
 
     @property
     def locator(self) -> str:

@@ -143,10 +143,23 @@ class Database:
         slow work elsewhere, such as a remote FHIR write) while other writers go on.
 
         Not inside a transaction of this thread (its write lock would be held all along)."""
+        with self._hold(key, shared=False):
+            yield
+
+    @contextmanager
+    def shared(self, key: str) -> Iterator[None]:
+        """`with db.shared("identity"):` held by any number at once, but never while someone
+        holds `exclusive(key)`: many workers each lock their own people, and a merge that must
+        see nobody at work takes the exclusive side."""
+        with self._hold(key, shared=True):
+            yield
+
+    @contextmanager
+    def _hold(self, key: str, *, shared: bool) -> Iterator[None]:
         state = self._thread_state()
         if state.depth:
-            raise StateError("exclusive() is taken outside a transaction, not inside one")
-        with self._dialect.hold(self._connection(state), key):
+            raise StateError("a lock is taken outside a transaction, not inside one")
+        with self._dialect.hold(self._connection(state), key, shared=shared):
             yield
 
     def migrate(self, component: str, migrations: Sequence[str | Sequence[str]]) -> int:

@@ -37,7 +37,7 @@ class Dialect(Protocol):
 
     def lock(self, conn: Any, key: str) -> None: ...
 
-    def hold(self, conn: Any, key: str) -> AbstractContextManager[None]: ...
+    def hold(self, conn: Any, key: str, *, shared: bool) -> AbstractContextManager[None]: ...
 
     def usable(self, conn: Any) -> bool: ...
 
@@ -88,14 +88,14 @@ class SQLiteDialect:
         the transaction ends, which excludes every other writer in every process."""
 
     @contextmanager
-    def hold(self, conn: Any, key: str) -> Iterator[None]:
+    def hold(self, conn: Any, key: str, *, shared: bool) -> Iterator[None]:
         """An advisory file lock beside the database (flock: released by the kernel if the
         process dies), so that holding it never holds the database's write lock."""
         folder = self.path.with_name(self.path.name + ".locks")
         folder.mkdir(exist_ok=True)
         name = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
         with open(folder / name, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -139,15 +139,16 @@ class PostgresDialect:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(key),))
 
     @contextmanager
-    def hold(self, conn: Any, key: str) -> Iterator[None]:
+    def hold(self, conn: Any, key: str, *, shared: bool) -> Iterator[None]:
         """A session advisory lock on this thread's connection (autocommit): it outlives the
         transactions run meanwhile, and the server releases it if the connection dies."""
-        conn.execute("SELECT pg_advisory_lock(%s)", (advisory_key(key),))
+        kind = "_shared" if shared else ""
+        conn.execute(f"SELECT pg_advisory_lock{kind}(%s)", (advisory_key(key),))
         try:
             yield
         finally:
             if self.usable(conn):
-                conn.execute("SELECT pg_advisory_unlock(%s)", (advisory_key(key),))
+                conn.execute(f"SELECT pg_advisory_unlock{kind}(%s)", (advisory_key(key),))
 
     def usable(self, conn: Any) -> bool:
         return not conn.closed and not conn.broken
