@@ -1,21 +1,23 @@
-"""One mapped record into the shared record: consent, identity, order, one transaction.
+"""Mapped records into the shared record: consent, identity, order, one transaction.
 
-Everything the record changes — its Patient (merged across sources by identity), its other
+Everything a record changes — its Patient (merged across sources by identity), its other
 resources, merges it asks for, and its Provenance — is written in one store transaction, so
-the shared record never holds half a message. The hub-state transaction around it holds the
-identity lock: two workers can never create two Patients for one person.
+the shared record never holds half a message. Consecutive records of a lane that share no
+person and no resource are written together, in one store transaction and one hub-state
+transaction (`apply_group`): the per-transaction cost, large for an embedded store and larger
+for a FHIR server over HTTP, is paid once for all of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.fhir import DateFormatError, instant_ms, map_references, now_ms
+from hub.fhir import DateFormatError, FhirError, instant_ms, map_references, now_ms
 from hub.identity import IDENTITY_LOCK, IdentityResolver, PatientPlan, demographics
 from hub.mapping import SOURCE_BASE, MappedRecord, MappedResource, Mapping
 from hub.state import Database
@@ -23,10 +25,13 @@ from hub.store import FhirStore
 
 from ._clocks import ResourceClocks, resource_key
 from ._inbox import InboxItem
-from ._outcomes import Rejected, Waiting, Withheld
+from ._outcomes import GroupRefused, Rejected, Waiting, Withheld, is_transient
 from ._provenance import provenance
 
 _PATIENT_QUERY = "Patient?identifier="
+
+GROUP_MAX = 50
+"""Records written in one store transaction at most."""
 
 
 @dataclass
@@ -37,6 +42,82 @@ class Applied:
     wake: list[str] = field(default_factory=list)
     """Keys other parked items may be waiting for (a Patient's identifiers, an active
     Consent): they are tried again now."""
+
+
+@dataclass
+class Ready:
+    """A mapped record, to be applied."""
+
+    item: InboxItem
+    mapping: Mapping
+    mapped: MappedRecord
+
+    @property
+    def retired(self) -> list[tuple[str, str]]:
+        """Identifiers a merge instruction (A40 MRG-1) retires into the record's Patient."""
+        return [
+            (i["retired"]["system"], i["retired"]["value"])
+            for i in self.mapped.instructions
+            if i["kind"] == "merge"
+        ]
+
+    def person_tokens(self) -> set[str]:
+        """Every identifier of a person the record carries or refers to, and the family name
+        and birth date demographic matching looks for."""
+        tokens = {f"{system}|{value}" for system, value in self.retired}
+        for made in self.mapped.resources:
+            if made.type != "Patient":
+                tokens.update(_patient_queries(made.resource))
+                continue
+            tokens.update(
+                f"{i.get('system')}|{i.get('value')}" for i in made.resource.get("identifier", [])
+            )
+            person = demographics(made.resource)
+            if person.family and person.birth_date:
+                tokens.add(f"{person.family}|{person.birth_date}")
+        return tokens
+
+    def tokens(self) -> set[str]:
+        """What the record touches: its people, its resources and the consents it needs. Two
+        records that share none can be written in either order, so together."""
+        tokens = self.person_tokens()
+        tokens.update(resource_key(m.type, m.system, m.value) for m in self.mapped.resources)
+        tokens.update(
+            resource_key("Consent", i["consent"]["system"], i["consent"]["value"])
+            for i in self.mapped.instructions
+            if i["kind"] == "require-consent"
+        )
+        return tokens
+
+
+def groups(ready: Iterable[Ready]) -> Iterator[list[Ready]]:
+    """Consecutive records that share nothing, up to GROUP_MAX; a merge always alone (it
+    re-points resources no token names)."""
+    group: list[Ready] = []
+    seen: set[str] = set()
+    for record in ready:
+        tokens = record.tokens()
+        alone = bool(record.retired)
+        if group and (alone or len(group) >= GROUP_MAX or tokens & seen or group[0].retired):
+            yield group
+            group, seen = [], set()
+        group.append(record)
+        seen |= tokens
+    if group:
+        yield group
+
+
+@dataclass
+class _Prepared:
+    ready: Ready
+    plans: list[PatientPlan]
+    written_keys: list[str]
+    source_time: int | None
+    entries: list[dict[str, Any]]
+    applied: Applied
+
+
+Result = Applied | Exception
 
 
 class RecordApplier:
@@ -53,71 +134,117 @@ class RecordApplier:
         mapped: MappedRecord,
         on_applied: Callable[[Applied], None],
     ) -> Applied:
-        """Write the record; `on_applied` runs inside the hub-state transaction that records
-        it (marking the inbox item done there costs no commit of its own)."""
+        """Write one record; `on_applied` runs inside the hub-state transaction that records
+        it. Raises why it could not (Waiting, Withheld, Rejected, a FhirError)."""
+        (result,) = self.apply_group(
+            [Ready(item, mapping, mapped)], lambda _, applied: on_applied(applied)
+        )
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def apply_group(
+        self, group: list[Ready], on_applied: Callable[[Ready, Applied], None]
+    ) -> list[Result]:
+        """Write records that share nothing (see `groups`) in one store transaction; for each,
+        its Applied or why it was not (Waiting, Withheld, Rejected, a permanent FhirError).
+
+        `on_applied` runs for each applied record inside the one hub-state transaction that
+        records them all (marking inbox items done there costs no commit of its own). A
+        transient failure raises, for the whole group to be tried again; GroupRefused when the
+        store refused the transaction of several records: apply them one by one to find out
+        which."""
+        results: list[Result | None] = [None] * len(group)
+        tokens = set().union(*(record.person_tokens() for record in group))
+        with self._identity_locks(tokens):
+            prepared: list[tuple[int, _Prepared]] = []
+            for index, record in enumerate(group):
+                try:
+                    prepared.append((index, self._prepare(record)))
+                except (Waiting, Withheld, Rejected) as exc:
+                    results[index] = exc
+                except FhirError as exc:
+                    if is_transient(exc):
+                        raise
+                    results[index] = exc
+            entries = [entry for _, ready in prepared for entry in ready.entries]
+            if entries:
+                self._write(entries, len(prepared))
+            with self._db.transaction() as tx:
+                for index, ready in prepared:
+                    self._clocks.advance(
+                        tx, ready.written_keys, ready.source_time, ready.ready.item.id
+                    )
+                    for plan in ready.plans:
+                        plan.record(tx)
+                    on_applied(ready.ready, ready.applied)
+                    results[index] = ready.applied
+        return [r for r in results if r is not None]
+
+    def _write(self, entries: list[dict[str, Any]], records: int) -> None:
+        try:
+            self._store.transaction(
+                {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+            )
+        except FhirError as exc:
+            if records > 1 and not is_transient(exc):
+                raise GroupRefused(str(exc)) from exc
+            raise
+
+    def _prepare(self, ready: Ready) -> _Prepared:
+        """Everything one record writes, read and worked out under its identity locks."""
+        mapped = ready.mapped
         self._check_consent(mapped)
         source_time = _time_ms(mapped)
-        source = mapping.name.split("/")[0]
-        retired = [
-            (i["retired"]["system"], i["retired"]["value"])
-            for i in mapped.instructions
-            if i["kind"] == "merge"
-        ]
+        source = ready.mapping.name.split("/")[0]
+        retired = ready.retired
         patients = [made for made in mapped.resources if made.type == "Patient"]
         if retired and not patients:
             raise Rejected("a merge instruction needs the surviving Patient in the record")
-        # Two workers must never create two Patients for one person: a record locks the
-        # people it names (see `_identity_locks`) while it resolves and writes them, holding no
-        # hub-state transaction meanwhile, so listeners go on storing.
-        with self._identity_locks(mapped, retired):
-            plans = [
-                self._identity.resolve(
-                    made.resource,
-                    (made.system, made.value),
-                    source=source,
-                    source_time_ms=source_time,
-                    retired=retired if index == 0 else (),
-                )
-                for index, made in enumerate(patients)
-            ]
-            others = [made for made in mapped.resources if made.type != "Patient"]
-            keys = {resource_key(m.type, m.system, m.value): m for m in others}
-            with self._db.transaction(readonly=True) as tx:
-                stale = self._clocks.stale(tx, dict.fromkeys(keys, source_time))
-            fresh = [m for key, m in keys.items() if key not in stale]
-            known = _patient_references(plans)
-            written = {(m.type, m.system, m.value) for m in fresh}
-            entries = [entry for plan in plans for entry in plan.entries_except(written)]
-            entries.extend(self._entry(made, known) for made in fresh)
-            if entries:
-                entries.append(self._provenance_entry(item, mapping, mapped, entries))
-                self._store.transaction(
-                    {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-                )
-            applied = Applied(
+        plans = [
+            self._identity.resolve(
+                made.resource,
+                (made.system, made.value),
+                source=source,
+                source_time_ms=source_time,
+                retired=retired if index == 0 else (),
+            )
+            for index, made in enumerate(patients)
+        ]
+        others = [made for made in mapped.resources if made.type != "Patient"]
+        keys = {resource_key(m.type, m.system, m.value): m for m in others}
+        with self._db.transaction(readonly=True) as tx:
+            stale = self._clocks.stale(tx, dict.fromkeys(keys, source_time))
+        fresh = [m for key, m in keys.items() if key not in stale]
+        known = _patient_references(plans)
+        written = {(m.type, m.system, m.value) for m in fresh}
+        entries = [entry for plan in plans for entry in plan.entries_except(written)]
+        entries.extend(self._entry(made, known) for made in fresh)
+        if entries:
+            entries.append(self._provenance_entry(ready.item, ready.mapping, mapped, entries))
+        return _Prepared(
+            ready=ready,
+            plans=plans,
+            written_keys=[k for k in keys if k not in stale],
+            source_time=source_time,
+            entries=entries,
+            applied=Applied(
                 outcome=_outcome(mapped, plans, fresh, sorted(stale)),
                 wake=_wake_keys(plans, fresh),
-            )
-            with self._db.transaction() as tx:
-                self._clocks.advance(tx, [k for k in keys if k not in stale], source_time, item.id)
-                for plan in plans:
-                    plan.record(tx)
-                on_applied(applied)
-        return applied
+            ),
+        )
 
     @contextmanager
-    def _identity_locks(
-        self, mapped: MappedRecord, retired: list[tuple[str, str]]
-    ) -> Iterator[None]:
-        """Every identifier of a person the record carries or refers to, and the family name
-        and birth date demographic matching looks for, each hashed to one of a fixed set of
-        locks (records about other people mostly go on in parallel). Taken in one order, so
-        two records never wait for each other; under `shared(IDENTITY_LOCK)`, so a review
-        decision (`hub matches accept`), which takes it exclusively, sees nobody at work."""
-        with ExitStack() as held:
-            held.enter_context(self._db.shared(IDENTITY_LOCK))
-            for bucket in sorted({_bucket(token) for token in _person_tokens(mapped, retired)}):
-                held.enter_context(self._db.exclusive(f"{IDENTITY_LOCK}:{bucket}"))
+    def _identity_locks(self, tokens: set[str]) -> Iterator[None]:
+        """Two workers must never create two Patients for one person: the people records name
+        are locked while they are resolved and written, holding no hub-state transaction, so
+        listeners go on storing. Each token hashes to one of a fixed set of locks (records
+        about other people mostly go on in parallel), taken in one order, so that two groups
+        never wait for each other; under `shared(IDENTITY_LOCK)`, so that a review decision
+        (`hub matches accept`), which takes it exclusively, sees nobody at work."""
+        count = self._db.lock_buckets
+        buckets = {f"{IDENTITY_LOCK}:{_bucket(token) % count}" for token in tokens}
+        with self._db.shared(IDENTITY_LOCK), self._db.exclusive(*buckets):
             yield
 
     def _check_consent(self, mapped: MappedRecord) -> None:
@@ -200,30 +327,9 @@ class RecordApplier:
         }
 
 
-IDENTITY_BUCKETS = 4096
-"""How many person locks there are: enough that unrelated records rarely share one, few enough
-that the lock files (SQLite) stay a small fixed set."""
-
-
 def _bucket(token: str) -> int:
-    return (
-        int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest()) % IDENTITY_BUCKETS
-    )
-
-
-def _person_tokens(mapped: MappedRecord, retired: list[tuple[str, str]]) -> set[str]:
-    tokens = {f"{system}|{value}" for system, value in retired}
-    for made in mapped.resources:
-        if made.type != "Patient":
-            tokens.update(_patient_queries(made.resource))
-            continue
-        tokens.update(
-            f"{i.get('system')}|{i.get('value')}" for i in made.resource.get("identifier", [])
-        )
-        person = demographics(made.resource)
-        if person.family and person.birth_date:
-            tokens.add(f"{person.family}|{person.birth_date}")
-    return tokens
+    """A person token as a number; the state database says into how many locks they fall."""
+    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest())
 
 
 def _patient_queries(node: Any) -> Iterator[str]:

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import httpx
+
+from hub.fhir import FhirError
+
+_TRANSIENT_STATUSES = frozenset({408, 409, 412, 423, 429, 500, 502, 503, 504})
+
 
 class Waiting(Exception):
     """The record needs something that has not arrived yet (the Patient a care plan is for,
@@ -31,3 +39,24 @@ class Withheld(Exception):
 class Rejected(Exception):
     """The record can never be applied as it is (ambiguous reference, invalid resource): a
     dead letter, to be replayed after the cause is fixed."""
+
+
+class GroupRefused(Exception):
+    """The store refused a transaction of several records: one of them is at fault, and
+    applying them one by one finds out which."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that goes away by itself (the FHIR server down or busy, a concurrent change,
+    a locked database): the record is tried again later, never dropped."""
+    if isinstance(exc, FhirError):
+        return exc.status in _TRANSIENT_STATUSES
+    if isinstance(exc, httpx.TransportError | TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in {
+        "OperationalError",
+        "SerializationFailure",
+        "DeadlockDetected",
+    }

@@ -12,13 +12,10 @@ import logging
 import os
 import random
 import socket
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-
-import httpx
 
 from hub.fhir import FhirError
 from hub.identity import IdentityConfig, IdentityResolver
@@ -29,9 +26,9 @@ from hub.state import Database, open_database
 from hub.store import FhirStore, open_store
 from hub.validation import Profiles
 
-from ._apply import Applied, RecordApplier
+from ._apply import Applied, Ready, RecordApplier, groups
 from ._inbox import Inbox, InboxItem
-from ._outcomes import Rejected, Waiting, Withheld
+from ._outcomes import GroupRefused, Rejected, Waiting, Withheld, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +42,6 @@ many tries, so it cannot hold its lane for ever; an unreachable server is retrie
 CLAIM_BATCH = 50
 """Items claimed at once: enough to keep a worker busy, few enough to finish within the lease
 even against a slow remote FHIR server."""
-
-_TRANSIENT_STATUSES = frozenset({408, 409, 412, 423, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -93,50 +88,91 @@ class Worker:
         self._compiled: dict[str, Mapping] = {}
 
     def run_once(self, on_done: Callable[[InboxItem, str], None] | None = None) -> int:
+        """Claim a batch from one lane and handle it in order; how many items were claimed."""
         items = self.parts.inbox.claim(
             self.name, limit=CLAIM_BATCH, lease_seconds=self.parts.settings.worker_lease_seconds
         )
+        ready: list[Ready] = []
         for item in items:
-            status = self.handle(item)
+            outcome = self._ready(item)
+            if isinstance(outcome, Ready):
+                ready.append(outcome)
+            elif on_done is not None:
+                on_done(item, outcome)
+        for group in groups(ready):
+            statuses = self._apply(group)
             if on_done is not None:
-                on_done(item, status)
-            if status == "pending":
+                for record, status in zip(group, statuses, strict=False):
+                    on_done(record.item, status)
+            if "pending" in statuses:
                 # Retried later: the rest of the batch must wait behind it (order per lane);
                 # the next claim puts them back in place.
                 break
         return len(items)
 
     def handle(self, item: InboxItem) -> str:
-        """Handle one claimed item; returns the status it ends in."""
-        inbox = self.parts.inbox
+        """Handle one claimed item on its own; returns the status it ends in."""
+        outcome = self._ready(item)
+        return self._apply([outcome])[0] if isinstance(outcome, Ready) else outcome
+
+    def _ready(self, item: InboxItem) -> Ready | str:
+        """The item mapped, or the status it ended in when it cannot be applied at all."""
         try:
             mapped = self._map(item)
-            if mapped.errors:
-                raise Rejected(f"{mapped.name}: " + "; ".join(mapped.errors))
-            if mapped.withheld is not None:
-                raise Withheld(mapped.withheld)
-            self._applier.apply(
-                item, self._mapping(item.mapping), mapped, lambda done: self._done(item, done)
-            )
-        except Withheld as exc:
-            inbox.finish(item.id, "withheld", outcome={"reason": exc.reason}, wait_key=exc.wait_key)
-            return "withheld"
-        except Waiting as exc:
-            inbox.park(item.id, exc.key, exc.reason, WAITING_RECHECK_SECONDS)
-            return "waiting"
         except Rejected as exc:
             return self._fail(item, str(exc))
-        except Exception as exc:  # every failure must end somewhere named
-            return self._failed_on(item, exc)
-        return "applied"
+        if mapped.errors:
+            return self._fail(item, f"{mapped.name}: " + "; ".join(mapped.errors))
+        if mapped.withheld is not None:
+            self.parts.inbox.finish(item.id, "withheld", outcome={"reason": mapped.withheld})
+            return "withheld"
+        return Ready(item, self._mapping(item.mapping), mapped)
 
-    def _done(self, item: InboxItem, applied: Applied) -> None:
-        self.parts.inbox.finish(item.id, "applied", outcome=applied.outcome)
+    def _apply(self, group: list[Ready]) -> list[str]:
+        """Statuses of the group's items, in order, up to the first one retried later."""
+        try:
+            results = self._applier.apply_group(group, self._done)
+        except GroupRefused:
+            return self._one_by_one(group)
+        except Exception as exc:  # every failure must end somewhere named
+            if len(group) > 1 and not is_transient(exc):
+                return self._one_by_one(group)
+            return [self._failed_on(group[0].item, exc)]
+        return [
+            self._settle(record.item, result) for record, result in zip(group, results, strict=True)
+        ]
+
+    def _one_by_one(self, group: list[Ready]) -> list[str]:
+        statuses: list[str] = []
+        for record in group:
+            statuses.extend(self._apply([record]))
+            if statuses[-1] == "pending":
+                break
+        return statuses
+
+    def _settle(self, item: InboxItem, result: Applied | Exception) -> str:
+        """The inbox status for how one record of a group ended (applied ones are already
+        marked, in the transaction that recorded them)."""
+        inbox = self.parts.inbox
+        if isinstance(result, Applied):
+            return "applied"
+        if isinstance(result, Withheld):
+            inbox.finish(
+                item.id, "withheld", outcome={"reason": result.reason}, wait_key=result.wait_key
+            )
+            return "withheld"
+        if isinstance(result, Waiting):
+            inbox.park(item.id, result.key, result.reason, WAITING_RECHECK_SECONDS)
+            return "waiting"
+        return self._fail(item, _reason(result))
+
+    def _done(self, record: Ready, applied: Applied) -> None:
+        self.parts.inbox.finish(record.item.id, "applied", outcome=applied.outcome)
         if applied.wake:
             self.parts.inbox.wake(applied.wake)
 
     def _failed_on(self, item: InboxItem, exc: Exception) -> str:
-        if _transient(exc) and not (_conflict(exc) and item.attempts + 1 >= CONFLICT_RETRIES):
+        if is_transient(exc) and not (_conflict(exc) and item.attempts + 1 >= CONFLICT_RETRIES):
             delay = self._backoff(item.attempts)
             log.warning("inbox item %s: %s; retrying in %.1f s", item.id, _reason(exc), delay)
             self.parts.inbox.retry_later(item.id, _reason(exc), delay)
@@ -181,20 +217,6 @@ def read_record(mapping: Mapping, raw: bytes, origin: str, line: int) -> SourceR
     problems = [r for r in read if isinstance(r, SourceError)]
     reason = problems[0].reason if problems else f"{len(records)} records in one inbox item"
     return SourceError(origin, line, reason)
-
-
-def _transient(exc: Exception) -> bool:
-    if isinstance(exc, FhirError):
-        return exc.status in _TRANSIENT_STATUSES
-    if isinstance(exc, httpx.TransportError | TimeoutError | ConnectionError):
-        return True
-    if isinstance(exc, sqlite3.OperationalError):
-        return "locked" in str(exc) or "busy" in str(exc)
-    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in {
-        "OperationalError",
-        "SerializationFailure",
-        "DeadlockDetected",
-    }
 
 
 def _conflict(exc: Exception) -> bool:

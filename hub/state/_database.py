@@ -136,14 +136,21 @@ class Database:
             if readonly:
                 self._end_read_only(state)
 
+    @property
+    def lock_buckets(self) -> int:
+        """How many distinct locks are worth taking for many keys of one kind (see
+        `exclusive`): 1 on SQLite, whose one writer at a time makes finer locks pointless."""
+        return self._dialect.lock_buckets
+
     @contextmanager
-    def exclusive(self, key: str) -> Iterator[None]:
+    def exclusive(self, *keys: str) -> Iterator[None]:
         """`with db.exclusive("identity"):` one holder at a time, across threads and processes,
         without holding a transaction: the work inside runs its own short transactions (and
-        slow work elsewhere, such as a remote FHIR write) while other writers go on.
+        slow work elsewhere, such as a remote FHIR write) while other writers go on. Several
+        keys are taken together, always in the same order, so two holders never deadlock.
 
         Not inside a transaction of this thread (its write lock would be held all along)."""
-        with self._hold(key, shared=False):
+        with self._hold(sorted(set(keys)), shared=False):
             yield
 
     @contextmanager
@@ -151,15 +158,15 @@ class Database:
         """`with db.shared("identity"):` held by any number at once, but never while someone
         holds `exclusive(key)`: many workers each lock their own people, and a merge that must
         see nobody at work takes the exclusive side."""
-        with self._hold(key, shared=True):
+        with self._hold([key], shared=True):
             yield
 
     @contextmanager
-    def _hold(self, key: str, *, shared: bool) -> Iterator[None]:
+    def _hold(self, keys: list[str], *, shared: bool) -> Iterator[None]:
         state = self._thread_state()
         if state.depth:
             raise StateError("a lock is taken outside a transaction, not inside one")
-        with self._dialect.hold(self._connection(state), key, shared=shared):
+        with self._dialect.hold(self._connection(state), keys, shared=shared):
             yield
 
     def migrate(self, component: str, migrations: Sequence[str | Sequence[str]]) -> int:

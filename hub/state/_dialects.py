@@ -11,8 +11,8 @@ import fcntl
 import functools
 import hashlib
 import sqlite3
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,7 +37,11 @@ class Dialect(Protocol):
 
     def lock(self, conn: Any, key: str) -> None: ...
 
-    def hold(self, conn: Any, key: str, *, shared: bool) -> AbstractContextManager[None]: ...
+    lock_buckets: int
+
+    def hold(
+        self, conn: Any, keys: Sequence[str], *, shared: bool
+    ) -> AbstractContextManager[None]: ...
 
     def usable(self, conn: Any) -> bool: ...
 
@@ -87,19 +91,23 @@ class SQLiteDialect:
         """Nothing to do: BEGIN IMMEDIATE already holds the database's single write lock until
         the transaction ends, which excludes every other writer in every process."""
 
+    # One writer at a time is SQLite's own rule, so locking many keys separately would buy
+    # no parallel writing, only the cost of one lock file each.
+    lock_buckets = 1
+
     @contextmanager
-    def hold(self, conn: Any, key: str, *, shared: bool) -> Iterator[None]:
-        """An advisory file lock beside the database (flock: released by the kernel if the
-        process dies), so that holding it never holds the database's write lock."""
+    def hold(self, conn: Any, keys: Sequence[str], *, shared: bool) -> Iterator[None]:
+        """Advisory file locks beside the database (flock: released by the kernel if the
+        process dies), so that holding them never holds the database's write lock."""
         folder = self.path.with_name(self.path.name + ".locks")
         folder.mkdir(exist_ok=True)
-        name = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-        with open(folder / name, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with ExitStack() as held:
+            for key in keys:
+                name = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+                handle = held.enter_context(open(folder / name, "a+b"))
+                fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+                held.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+            yield
 
     def usable(self, conn: Any) -> bool:
         return True
@@ -138,17 +146,26 @@ class PostgresDialect:
     def lock(self, conn: Any, key: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(key),))
 
+    lock_buckets = 4096
+
     @contextmanager
-    def hold(self, conn: Any, key: str, *, shared: bool) -> Iterator[None]:
-        """A session advisory lock on this thread's connection (autocommit): it outlives the
-        transactions run meanwhile, and the server releases it if the connection dies."""
+    def hold(self, conn: Any, keys: Sequence[str], *, shared: bool) -> Iterator[None]:
+        """Session advisory locks on this thread's connection (autocommit): they outlive the
+        transactions run meanwhile, and the server releases them if the connection dies. All
+        keys in one statement, taken in the array's (sorted) order."""
         kind = "_shared" if shared else ""
-        conn.execute(f"SELECT pg_advisory_lock{kind}(%s)", (advisory_key(key),))
+        numbers = sorted({advisory_key(key) for key in keys})
+        conn.execute(
+            f"SELECT count(pg_advisory_lock{kind}(k)) FROM unnest(%s::bigint[]) AS k", (numbers,)
+        )
         try:
             yield
         finally:
             if self.usable(conn):
-                conn.execute(f"SELECT pg_advisory_unlock{kind}(%s)", (advisory_key(key),))
+                conn.execute(
+                    f"SELECT count(pg_advisory_unlock{kind}(k)) FROM unnest(%s::bigint[]) AS k",
+                    (numbers,),
+                )
 
     def usable(self, conn: Any) -> bool:
         return not conn.closed and not conn.broken
