@@ -5,7 +5,8 @@ links to its survivor (`replaced-by`) and gives up its identifiers, so a search 
 identifier finds exactly one Patient: the survivor, which keeps them (`use: old` where they were
 not already its own) and links back (`replaces`). Every resource that pointed at the retired
 Patient is re-pointed at the survivor, except:
-- AuditEvents: the audit trail records what happened, and is never rewritten;
+- AuditEvents and Provenances: the audit trail and the record of where data came from say
+  what happened at the time, and are never rewritten;
 - other Patients: their `link`s are the history of earlier merges;
 - versioned references (`Patient/1/_history/2`): they name a version, which stays true.
 """
@@ -28,7 +29,7 @@ Resource = dict[str, Any]
 BusinessKey = tuple[str, str, str]
 """(resource type, identifier system, identifier value)."""
 
-NOT_REPOINTED = frozenset({"Patient", "AuditEvent"})
+NOT_REPOINTED = frozenset({"Patient", "AuditEvent", "Provenance"})
 
 
 @dataclass

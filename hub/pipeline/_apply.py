@@ -17,7 +17,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.fhir import DateFormatError, FhirError, instant_ms, map_references, now_ms
+from hub.fhir import (
+    DateFormatError,
+    FhirError,
+    ResourceGone,
+    ResourceNotFound,
+    instant_ms,
+    map_references,
+    now_ms,
+)
 from hub.identity import IDENTITY_LOCK, IdentityResolver, PatientPlan, demographics
 from hub.mapping import SOURCE_BASE, MappedRecord, MappedResource, Mapping
 from hub.state import Database
@@ -26,7 +34,7 @@ from hub.store import FhirStore
 from ._clocks import ResourceClocks, resource_key
 from ._inbox import InboxItem
 from ._outcomes import GroupRefused, Rejected, Waiting, Withheld, is_transient
-from ._provenance import provenance
+from ._provenance import mapping_policy, provenance, provenance_id
 
 _PATIENT_QUERY = "Patient?identifier="
 
@@ -220,7 +228,9 @@ class RecordApplier:
         written = {(m.type, m.system, m.value) for m in fresh}
         entries = [entry for plan in plans for entry in plan.entries_except(written)]
         entries.extend(self._entry(made, known) for made in fresh)
-        if entries:
+        if entries and self._written_already(ready):
+            entries = []  # the store has it all: only the hub state is to catch up
+        elif entries:
             entries.append(self._provenance_entry(ready.item, ready.mapping, mapped, entries))
         return _Prepared(
             ready=ready,
@@ -234,6 +244,17 @@ class RecordApplier:
             ),
         )
 
+    def _written_already(self, ready: Ready) -> bool:
+        """Whether this item, mapped by this version of its mapping, already reached the
+        store: a worker that died after the store committed and before the hub state did. Its
+        Provenance says so; writing again would give it a second version."""
+        try:
+            existing = self._store.read("Provenance", provenance_id(ready.item.id))
+        except (ResourceNotFound, ResourceGone):
+            return False
+        policy = mapping_policy(ready.mapping.name, ready.mapping.version)
+        return policy in existing.get("policy", [])
+
     @contextmanager
     def _identity_locks(self, tokens: set[str]) -> Iterator[None]:
         """Two workers must never create two Patients for one person: the people records name
@@ -246,6 +267,13 @@ class RecordApplier:
         buckets = {f"{IDENTITY_LOCK}:{_bucket(token) % count}" for token in tokens}
         with self._db.shared(IDENTITY_LOCK), self._db.exclusive(*buckets):
             yield
+
+    def arrived(self, key: str) -> bool:
+        """Whether what a wait key names is in the store now: `Patient|system|value` a Patient
+        with that identifier, `Consent|system|value` an active Consent."""
+        kind, _, token = key.partition("|")
+        found = self._store.search(kind, [("identifier", token)]).matches
+        return bool(found) and (kind != "Consent" or found[0].get("status") == "active")
 
     def _check_consent(self, mapped: MappedRecord) -> None:
         for instruction in mapped.instructions:

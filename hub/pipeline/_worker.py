@@ -13,9 +13,11 @@ import os
 import random
 import socket
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from hub.fhir import FhirError
 from hub.identity import IdentityConfig, IdentityResolver
@@ -83,15 +85,21 @@ class Worker:
 
     def __init__(self, parts: PipelineParts, name: str | None = None) -> None:
         self.parts = parts
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        # Unique per Worker, not per thread: a pool builds its workers in one thread, and two
+        # workers under one name would take each other's claimed items.
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._applier = RecordApplier(parts.store, parts.db, parts.identity)
+        self._mappings = parts.mappings
         self._compiled: dict[str, Mapping] = {}
+        self._stamp = _folder_stamp(parts.mappings.root)
 
     def run_once(self, on_done: Callable[[InboxItem, str], None] | None = None) -> int:
         """Claim a batch from one lane and handle it in order; how many items were claimed."""
         items = self.parts.inbox.claim(
             self.name, limit=CLAIM_BATCH, lease_seconds=self.parts.settings.worker_lease_seconds
         )
+        if items:
+            self._reload_if_changed()
         ready: list[Ready] = []
         for item in items:
             outcome = self._ready(item)
@@ -160,11 +168,20 @@ class Worker:
             inbox.finish(
                 item.id, "withheld", outcome={"reason": result.reason}, wait_key=result.wait_key
             )
+            self._wake_if_arrived(result.wait_key)
             return "withheld"
         if isinstance(result, Waiting):
             inbox.park(item.id, result.key, result.reason, WAITING_RECHECK_SECONDS)
+            self._wake_if_arrived(result.key)
             return "waiting"
         return self._fail(item, _reason(result))
+
+    def _wake_if_arrived(self, key: str | None) -> None:
+        """What the item waits for may have been written between the look that missed it and
+        the item being set aside, its wake then finding nothing to wake: look once more, now
+        that the item is set aside (a write after this look wakes it)."""
+        if key is not None and self._applier.arrived(key):
+            self.parts.inbox.wake([key])
 
     def _done(self, record: Ready, applied: Applied) -> None:
         self.parts.inbox.finish(record.item.id, "applied", outcome=applied.outcome)
@@ -193,8 +210,18 @@ class Worker:
 
     def _mapping(self, name: str) -> Mapping:
         if name not in self._compiled:
-            self._compiled[name] = self.parts.mappings.get(name)
+            self._compiled[name] = self._mappings.get(name)
         return self._compiled[name]
+
+    def _reload_if_changed(self) -> None:
+        """A mapping fixed on disk is used from then on (`hub replay` after a fix, with the
+        hub running): the folder is looked at before each batch (a millisecond for a hundred
+        files), and read again on a change."""
+        stamp = _folder_stamp(self._mappings.root)
+        if stamp != self._stamp:
+            log.info("mappings changed on disk: reading them again")
+            self._stamp, self._compiled = stamp, {}
+            self._mappings = MappingSet(self._mappings.root)
 
     def _map(self, item: InboxItem) -> MappedRecord:
         try:
@@ -205,6 +232,12 @@ class Worker:
         if isinstance(record, SourceError):
             raise Rejected(str(record))
         return mapping.map_record(record, check=self.parts.checker)
+
+
+def _folder_stamp(root: Path) -> tuple[int, int]:
+    """Changes whenever a YAML file under `root` is added, removed or written."""
+    files = list(root.rglob("*.yaml"))
+    return len(files), max((f.stat().st_mtime_ns for f in files), default=0)
 
 
 def read_record(mapping: Mapping, raw: bytes, origin: str, line: int) -> SourceRecord | SourceError:

@@ -56,7 +56,7 @@ def _about(patient_id: str) -> list[dict[str, Any]]:
 def _provenance(patient_id: str) -> dict[str, Any]:
     return {
         "resourceType": "Provenance",
-        "target": [{"reference": f"Patient/{patient_id}/_history/1"}],
+        "target": [{"reference": f"Patient/{patient_id}"}],
         "recorded": "2026-04-01T10:00:00Z",
         "agent": [{"who": {"display": "hub"}}],
     }
@@ -109,10 +109,8 @@ def test_a_merge_repoints_everything_and_leaves_one_patient_per_identifier(
     ]:
         found = store.search(resource_type, [(param, f"Patient/{survivor}")]).matches
         assert [r["id"] for r in found] == [created[resource_type]]
-    # What names a version, and the audit trail, stay as they were.
-    assert store.read("Provenance", provenance)["target"] == [
-        {"reference": f"Patient/{retired}/_history/1"}
-    ]
+    # Where data came from, and the audit trail, stay as they were: they tell history.
+    assert store.read("Provenance", provenance)["target"] == [{"reference": f"Patient/{retired}"}]
     assert store.read("AuditEvent", audit)["agent"][0]["who"] == {"reference": f"Patient/{retired}"}
 
     for system, value in [(MRN, "RV5A000777"), (MRN, "RV5A000456"), (NHS, "9990000077")]:

@@ -4,23 +4,28 @@ kills itself in the middle of a message.
 
 Run as a program (`python -m tests.pipeline._workers kill POINT N`, from the repository root,
 with HUB_DATA_DIR / HUB_DATABASE_URL / HUB_WORKER_LEASE_SECONDS set) it runs the pipeline over
-the inbox it finds, as `hub ingest` does, and SIGKILLs itself at the N-th store transaction:
+the inbox it finds, as `hub ingest` does, and SIGKILLs itself in the store transaction that
+writes inbox item N:
 
     store-uncommitted   every row of the transaction written, before its COMMIT
     store-committed     right after the store transaction committed (hub state not yet updated)
-    before-finish       after the hub state was updated, before the inbox item is finished
+    before-finish       in the hub-state transaction that records the item (clocks, identity,
+                        inbox item finished), before it commits
 
 Nothing in hub/ is changed: the hooks wrap methods of this process only.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from hub.fhir import FhirError
 from hub.identity import IdentityConfig, IdentityResolver
@@ -59,8 +64,9 @@ def hub_settings(data_dir: Path, state_url: str, **overrides: Any) -> HubSetting
 
 
 def open_parts(settings: HubSettings, *, store: FhirStore | None = None) -> PipelineParts:
-    """What `PipelineParts.open` opens, the profiles loaded once per test session (and the
-    repository's mappings compiled once): the same parts, a fraction of the time."""
+    """What `PipelineParts.open` opens (keep the two alike), the profiles loaded once per test
+    session and the repository's mappings compiled once: the same parts, a fraction of the
+    time. A test's own copy of the mappings is never shared."""
     db = open_database(settings.state_url)
     store = store if store is not None else open_store(settings)
     if settings.profiles_dir not in _checkers:
@@ -85,6 +91,17 @@ def open_parts(settings: HubSettings, *, store: FhirStore | None = None) -> Pipe
 def example(path: str) -> bytes:
     """An example file of the repository's mappings, e.g. "vcse/examples/clients.csv"."""
     return (MAPPINGS / path).read_bytes()
+
+
+def generated_adt(seed: int, count: int, people: int) -> bytes:
+    """`count` synthetic A04/A08 messages (hub bench's) about `people` invented people, as one
+    HL7 file; A04 number n has visit number B{seed}V{n:08d}."""
+    from hub.bench._mllp import END_BLOCK, START_BLOCK, adt_message
+
+    return b"".join(
+        adt_message(seed, n, people).removeprefix(START_BLOCK).removesuffix(END_BLOCK)
+        for n in range(count)
+    )
 
 
 def csv_rows(data: bytes, *rows: int) -> bytes:
@@ -120,8 +137,6 @@ class Pipeline:
     def add(self, mapping: str, data: bytes, origin: str = "feed") -> list[int]:
         """Store the records of `data` (in `mapping`'s source format) as a file listener
         does; their inbox ids. Duplicates come back with the original's id."""
-        import io
-
         found = self.parts.mappings.get(mapping)
         items = list(read_items(found, io.BytesIO(data), origin, "file"))
         return [receipt.id for receipt in self.inbox.add(items)]
@@ -183,20 +198,27 @@ def versions(store: FhirStore) -> dict[tuple[str, str], int]:
     return found
 
 
+def business_key(resource: dict[str, Any]) -> tuple[str, ...]:
+    """What names a resource whatever run wrote it: its identifiers (all of them, sorted), its
+    id for a Provenance (inbox-N), its content for a Patient a merge retired (which gave its
+    identifiers to the survivor)."""
+    resource_type = resource["resourceType"]
+    if resource_type == "Provenance":
+        return (resource_type, resource["id"])
+    found = resource.get("identifier") or []
+    found = [found] if isinstance(found, dict) else found  # 0..1 in some types
+    identifiers = sorted(f"{i.get('system')}|{i.get('value')}" for i in found)
+    if not identifiers:
+        rest = {k: v for k, v in resource.items() if k not in ("id", "meta", "link")}
+        identifiers = ["without identifier", orjson.dumps(rest).decode()]
+    return (resource_type, *identifiers)
+
+
 def business_keys(store: FhirStore) -> dict[tuple[str, ...], int]:
-    """`versions(store)`, each resource named by what does not depend on the run: its
-    identifiers (a Patient: all of them, sorted), or its id for a Provenance (inbox-N)."""
+    """`versions(store)`, each resource named by its `business_key`."""
     keyed: dict[tuple[str, ...], int] = {}
     for (resource_type, id), count in versions(store).items():
-        resource = store.read(resource_type, id)
-        if resource_type == "Provenance":
-            key: tuple[str, ...] = (resource_type, id)
-        else:
-            identifiers = sorted(
-                f"{i.get('system')}|{i.get('value')}" for i in resource.get("identifier", [])
-            )
-            assert identifiers, f"{resource_type}/{id} has no identifier"
-            key = (resource_type, *identifiers)
+        key = business_key(store.read(resource_type, id))
         assert key not in keyed, f"two resources are {key}"
         keyed[key] = count
     return keyed
@@ -260,37 +282,46 @@ def _kill() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def install_kill(point: str, at: int) -> None:
-    """Arrange for this process to SIGKILL itself at `point` of the `at`-th store transaction."""
+def install_kill(point: str, item_id: int) -> None:
+    """Arrange for this process to SIGKILL itself at `point` of the store transaction that
+    writes inbox item `item_id` (the first one holding its Provenance, Provenance/inbox-N;
+    other records written in the same transaction die with it)."""
     from hub.store._sqlite import _session
 
     if point not in KILL_POINTS:
         raise SystemExit(f"unknown kill point {point!r}: one of {', '.join(KILL_POINTS)}")
-    count = {"transactions": 0, "armed": False}
+    wanted = f"inbox-{item_id}"
+    state = {"armed": False, "done": False}
     transaction = SQLiteStore.transaction
     flush = _session.Writer.flush
     finish = Inbox.finish
 
-    def counted_transaction(self: SQLiteStore, bundle: dict[str, Any]) -> dict[str, Any]:
-        count["transactions"] += 1
-        count["armed"] = count["transactions"] == at
+    def watched_transaction(self: SQLiteStore, bundle: dict[str, Any]) -> dict[str, Any]:
+        provenances = [
+            e["resource"]["id"]
+            for e in bundle.get("entry", [])
+            if e["resource"]["resourceType"] == "Provenance"
+        ]
+        if wanted in provenances and not state["done"]:
+            state["armed"] = state["done"] = True
+            print(f"killing at {point} of {' '.join(provenances)}", flush=True)
         response = transaction(self, bundle)
-        if count["armed"] and point == "store-committed":
+        if state["armed"] and point == "store-committed":
             _kill()
         return response
 
     def flush_then_die(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = flush(self, *args, **kwargs)
-        if count["armed"] and point == "store-uncommitted":
+        if state["armed"] and point == "store-uncommitted":
             _kill()  # every row written, inside BEGIN IMMEDIATE, before COMMIT
         return result
 
     def die_before_finish(self: Inbox, *args: Any, **kwargs: Any) -> Any:
-        if count["armed"] and point == "before-finish":
-            _kill()
+        if state["armed"] and point == "before-finish":
+            _kill()  # inside the hub-state transaction that records the item, before COMMIT
         return finish(self, *args, **kwargs)
 
-    SQLiteStore.transaction = counted_transaction  # type: ignore[method-assign]
+    SQLiteStore.transaction = watched_transaction  # type: ignore[method-assign]
     _session.Writer.flush = flush_then_die  # type: ignore[method-assign]
     Inbox.finish = die_before_finish  # type: ignore[method-assign]
 
@@ -298,7 +329,7 @@ def install_kill(point: str, at: int) -> None:
 def main(argv: Iterable[str]) -> int:
     args = list(argv)
     if len(args) != 3 or args[0] != "kill":
-        print("usage: python -m tests.pipeline._workers kill POINT N", file=sys.stderr)
+        print("usage: python -m tests.pipeline._workers kill POINT INBOX_ID", file=sys.stderr)
         return 2
     from hub.pipeline import run_pipeline_until_idle
 
