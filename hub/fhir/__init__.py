@@ -24,7 +24,7 @@ from ._errors import (
     operation_outcome,
 )
 from ._ids import new_id
-from ._json import json_bytes, json_text, parse_json_bytes
+from ._json import json_bytes, json_copy, json_text, parse_json_bytes
 from ._references import LiteralReference, map_references, parse_reference
 from ._uk import NHS_NUMBER_SYSTEM, nhs_number_is_valid, normalise_postcode
 from ._validation import is_resource_type, is_valid_id, validate_resource
@@ -52,6 +52,7 @@ __all__ = [
     "is_resource_type",
     "is_valid_id",
     "json_bytes",
+    "json_copy",
     "json_text",
     "map_references",
     "new_id",

@@ -3,6 +3,7 @@ paths every stored and every returned resource takes."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -16,6 +17,15 @@ def json_bytes(value: Any, *, pretty: bool = False) -> bytes:
         # orjson stops at 64-bit integers; a FHIR decimal written as a huge integer is valid.
         text = json.dumps(value, ensure_ascii=False, indent=2 if pretty else None)
         return text.encode("utf-8")
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, text, numbers), several times faster than
+    copy.deepcopy, which must allow for any Python object."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:
+        return copy.deepcopy(value)  # beyond orjson: an integer over 64 bits
 
 
 def json_text(value: Any) -> str:

@@ -13,10 +13,11 @@ An element a record leaves out is not a deletion: the record simply does not spe
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from hub.fhir import json_copy
 
 from ._config import IdentityConfig, source_name
 
@@ -82,7 +83,7 @@ def _replace_element(target: Resource, source: Resource, element: str) -> None:
         del target[key]
     for key in source:
         if element_of(key) == element:
-            target[key] = copy.deepcopy(source[key])
+            target[key] = json_copy(source[key])
 
 
 def apply_record(
@@ -141,7 +142,7 @@ def absorb(
 
 def hub_copy(resource: Resource) -> Resource:
     """A deep copy to write back, without the store's own version metadata."""
-    result = copy.deepcopy(resource)
+    result = json_copy(resource)
     meta = {k: v for k, v in (result.get("meta") or {}).items() if k not in _SERVER_META}
     if meta:
         result["meta"] = meta
@@ -165,7 +166,7 @@ def union_identifiers(
     """Every identifier of both, once per system|value, the current order first. With
     `refresh` an identifier both hold takes the incoming content (a verification status PDS
     added), except that `use: old`, which the hub sets at a merge, stays."""
-    result = [copy.deepcopy(i) for i in current]
+    result = [json_copy(i) for i in current]
     index = {key: n for n, i in enumerate(result) if (key := identifier_key(i)) is not None}
     for identifier in incoming:
         key = identifier_key(identifier)
@@ -173,10 +174,10 @@ def union_identifiers(
             continue
         if key not in index:
             index[key] = len(result)
-            result.append(copy.deepcopy(identifier))
+            result.append(json_copy(identifier))
         elif refresh:
             old = result[index[key]].get("use") == "old"
-            result[index[key]] = copy.deepcopy(identifier)
+            result[index[key]] = json_copy(identifier)
             if old:
                 result[index[key]]["use"] = "old"
     return result
@@ -184,7 +185,7 @@ def union_identifiers(
 
 def retired_identifiers(retired: Resource) -> list[Any]:
     """A retired Patient's identifiers as its survivor keeps them: `use: old`."""
-    return [{**copy.deepcopy(i), "use": "old"} for i in retired.get(IDENTIFIER) or []]
+    return [{**json_copy(i), "use": "old"} for i in retired.get(IDENTIFIER) or []]
 
 
 def clock_for(source: str, source_time_ms: int | None) -> Clock:

@@ -18,7 +18,7 @@ import io
 import logging
 import socket
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -76,19 +76,19 @@ class MllpServer:
     def __init__(
         self,
         inbox: Inbox,
-        mapping: Mapping,
+        mapping: Mapping | Callable[[], Mapping],
         *,
         host: str = "127.0.0.1",
         port: int = 2575,
         checker: Checker | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
-        if mapping.format.name != "hl7v2":
-            raise ValueError(
-                f"MLLP carries HL7 v2: mapping {mapping.name} reads {mapping.format.name}"
-            )
+        # A callable gives the mapping as it is now (one fixed on disk while the hub runs).
+        self._mapping = mapping if callable(mapping) else lambda: mapping
+        first = self.mapping
+        if first.format.name != "hl7v2":
+            raise ValueError(f"MLLP carries HL7 v2: mapping {first.name} reads {first.format.name}")
         self.inbox = inbox
-        self.mapping = mapping
         self.host = host
         self.checker = checker
         self.max_frame_bytes = max_frame_bytes
@@ -100,6 +100,10 @@ class MllpServer:
         self._closing = False
         # One thread for the inbox: its connection is reused, and transactions never overlap.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="mllp-inbox")
+
+    @property
+    def mapping(self) -> Mapping:
+        return self._mapping()
 
     @property
     def port(self) -> int:
@@ -116,7 +120,7 @@ class MllpServer:
         settings = parts.settings
         return cls(
             parts.inbox,
-            parts.mappings.get(settings.mllp_mapping),
+            lambda: parts.mappings.get(settings.mllp_mapping),
             host=settings.host,
             port=settings.mllp_port,
             checker=parts.checker,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,15 +45,43 @@ def _validated(doc: YamlDoc, model: type[M]) -> M:
         raise doc.error(loc, message + more) from None
 
 
-class MappingSet:
-    """Every mapping, part, value map and global under one folder, compiled on first use."""
+def _folder_stamp(root: Path) -> tuple[int, int]:
+    """Changes whenever a YAML file under `root` is added, removed or written."""
+    files = list(root.rglob("*.yaml"))
+    return len(files), max((f.stat().st_mtime_ns for f in files), default=0)
 
-    def __init__(self, root: Path) -> None:
+
+class MappingSet:
+    """Every mapping, part, value map and global under one folder, compiled on first use.
+
+    With `recheck_seconds`, a long-running hub sees a mapping fixed on disk: `get` looks at the
+    folder at most that often and, when a YAML file was added, removed or written, compiles
+    everything again from then on. `refresh()` looks at once.
+    """
+
+    def __init__(self, root: Path, *, recheck_seconds: float | None = None) -> None:
         self.root = root
+        self._recheck = recheck_seconds
+        self._stamp = _folder_stamp(root) if recheck_seconds is not None else None
+        self._checked = time.monotonic()
+        self._forget()
+
+    def _forget(self) -> None:
         self._mappings: dict[str, Mapping] = {}
         self._parts: dict[str, tuple[YamlDoc, Loc]] = {}
         self._maps: dict[Path, ValueMap] = {}
         self._globals: dict[str, list[Any]] | None = None
+
+    def refresh(self) -> bool:
+        """Compile again from now on if the folder changed since it was last looked at;
+        whether it had."""
+        self._checked = time.monotonic()
+        stamp = _folder_stamp(self.root)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        self._forget()
+        return True
 
     def names(self) -> list[str]:
         """Every mapping's name: its path under the folder without `.yaml`."""
@@ -68,6 +97,8 @@ class MappingSet:
         return sorted(found)
 
     def get(self, name: str) -> Mapping:
+        if self._recheck is not None and time.monotonic() - self._checked >= self._recheck:
+            self.refresh()
         if name not in self._mappings:
             path = self.root / f"{name}.yaml"
             if name not in self.names():

@@ -17,7 +17,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from hub.fhir import FhirError
 from hub.identity import IdentityConfig, IdentityResolver
@@ -40,6 +39,9 @@ WAITING_RECHECK_SECONDS = 3600.0
 CONFLICT_RETRIES = 10
 """A write that keeps conflicting (someone else keeps changing the resource) fails after this
 many tries, so it cannot hold its lane for ever; an unreachable server is retried for ever."""
+
+MAPPINGS_RECHECK_SECONDS = 1.0
+"""How often listeners look whether a mapping changed on disk (workers look before each batch)."""
 
 CLAIM_BATCH = 50
 """Items claimed at once: enough to keep a worker busy, few enough to finish within the lease
@@ -66,7 +68,7 @@ class PipelineParts:
             store=store,
             db=db,
             inbox=Inbox(db),
-            mappings=MappingSet(settings.mappings_dir),
+            mappings=MappingSet(settings.mappings_dir, recheck_seconds=MAPPINGS_RECHECK_SECONDS),
             checker=Profiles.load(settings.profiles_dir).checker(),
             identity=IdentityResolver(
                 store, db, IdentityConfig.load(settings.mappings_dir / "identity.yaml")
@@ -89,17 +91,16 @@ class Worker:
         # workers under one name would take each other's claimed items.
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._applier = RecordApplier(parts.store, parts.db, parts.identity)
-        self._mappings = parts.mappings
-        self._compiled: dict[str, Mapping] = {}
-        self._stamp = _folder_stamp(parts.mappings.root)
 
     def run_once(self, on_done: Callable[[InboxItem, str], None] | None = None) -> int:
         """Claim a batch from one lane and handle it in order; how many items were claimed."""
         items = self.parts.inbox.claim(
             self.name, limit=CLAIM_BATCH, lease_seconds=self.parts.settings.worker_lease_seconds
         )
-        if items:
-            self._reload_if_changed()
+        if items and self.parts.mappings.refresh():
+            # A mapping fixed on disk is used from then on (`hub replay` after a fix, with
+            # the hub running).
+            log.info("mappings changed on disk: compiled again")
         ready: list[Ready] = []
         for item in items:
             outcome = self._ready(item)
@@ -209,19 +210,7 @@ class Worker:
         return delay * random.uniform(0.8, 1.2)  # spread retries of many workers apart
 
     def _mapping(self, name: str) -> Mapping:
-        if name not in self._compiled:
-            self._compiled[name] = self._mappings.get(name)
-        return self._compiled[name]
-
-    def _reload_if_changed(self) -> None:
-        """A mapping fixed on disk is used from then on (`hub replay` after a fix, with the
-        hub running): the folder is looked at before each batch (a millisecond for a hundred
-        files), and read again on a change."""
-        stamp = _folder_stamp(self._mappings.root)
-        if stamp != self._stamp:
-            log.info("mappings changed on disk: reading them again")
-            self._stamp, self._compiled = stamp, {}
-            self._mappings = MappingSet(self._mappings.root)
+        return self.parts.mappings.get(name)
 
     def _map(self, item: InboxItem) -> MappedRecord:
         try:
@@ -232,12 +221,6 @@ class Worker:
         if isinstance(record, SourceError):
             raise Rejected(str(record))
         return mapping.map_record(record, check=self.parts.checker)
-
-
-def _folder_stamp(root: Path) -> tuple[int, int]:
-    """Changes whenever a YAML file under `root` is added, removed or written."""
-    files = list(root.rglob("*.yaml"))
-    return len(files), max((f.stat().st_mtime_ns for f in files), default=0)
 
 
 def read_record(mapping: Mapping, raw: bytes, origin: str, line: int) -> SourceRecord | SourceError:
