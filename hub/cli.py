@@ -222,6 +222,7 @@ def work(workers: int | None) -> None:
         "store": "hub.bench:store_bench_command",
         "mappings": "hub.bench:mapping_bench_command",
         "mllp": "hub.bench:mllp_bench_command",
+        "ingest": "hub.bench:ingest_bench_command",
     },
 )
 def bench() -> None:

@@ -1,5 +1,6 @@
 """Benchmarks of the hub (`hub bench ...`) and the synthetic data they load."""
 
+from ._ingest import ingest_bench_command
 from ._mapping import mapping_bench_command
 from ._mllp import mllp_bench_command
 from ._store import store_bench_command
@@ -17,6 +18,7 @@ __all__ = [
     "NHS_NUMBER_CAPACITY",
     "RESOURCES_PER_PATIENT",
     "PatientFacts",
+    "ingest_bench_command",
     "is_valid_nhs_number",
     "mapping_bench_command",
     "mllp_bench_command",

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from hub.mapping import Checker, Mapping
-from hub.pipeline import Inbox, ItemStatus, NewItem, PipelineParts, Receipt
+from hub.pipeline import Inbox, ItemStatus, NewItem, PipelineParts, Receipt, lane_of
 from hub.sources import Hl7Message, SourceError, SourceRecord, message_header
 
 from ._ack import NOT_HL7, REQUIRED_FIELD_MISSING, UNSUPPORTED_VERSION, AckCode, Problem, build_ack
@@ -267,11 +267,11 @@ class MllpServer:
         found = list(self.mapping.format.read(io.BytesIO(first), origin))
         return found[0].data if len(found) == 1 and isinstance(found[0], SourceRecord) else None
 
-    def _mapping_errors(self, record: SourceRecord) -> tuple[list[str], str]:
+    def _mapping_errors(self, mapping: Mapping, record: SourceRecord) -> tuple[list[str], str]:
         """What running the mapping finds wrong (nothing: it can be processed), and the dead
         letter's text, written as the workers write theirs."""
         try:
-            mapped = self.mapping.map_record(record, check=self.checker)
+            mapped = mapping.map_record(record, check=self.checker)
         except Exception as exc:  # a fault in the hub, not the message: still answered AE
             log.error("%s: the mapping failed unexpectedly", record.file, exc_info=exc)
             errors = [f"the hub could not map the message ({type(exc).__name__})"]
@@ -310,16 +310,18 @@ class MllpServer:
 
         A message mapping finds wrong is stored failed in that same transaction (a dead
         letter, replayable after a fix), so no worker can claim it in between."""
-        mapped = [self._mapping_errors(pending.record) for pending in batch]
+        mapping = self.mapping
+        mapped = [self._mapping_errors(mapping, pending.record) for pending in batch]
         items = [
             NewItem(
-                self.mapping.name,
+                mapping.name,
                 "mllp",
                 pending.record.file,
                 1,
                 pending.content,
                 message_id=pending.control_id,
                 error=failure if errors else None,
+                lane=lane_of(mapping.name, mapping.order_key(pending.record)),
             )
             for pending, (errors, failure) in zip(batch, mapped, strict=True)
         ]

@@ -13,7 +13,7 @@ from itertools import islice
 from typing import BinaryIO
 
 from hub.mapping import Mapping
-from hub.pipeline import Inbox, ItemStatus, NewItem, Receipt
+from hub.pipeline import Inbox, ItemStatus, NewItem, Receipt, lane_of
 from hub.sources import Hl7Message, SourceError, SourceRecord, message_header
 
 _CONTEXT_SEPARATOR = b"\r\n"  # CSV's own line ending (RFC 4180)
@@ -23,11 +23,11 @@ def read_items(mapping: Mapping, stream: BinaryIO, origin: str, channel: str) ->
     """One item per record of `stream`, read as it is consumed (memory stays bounded by the
     largest record, not the input)."""
     for record in mapping.format.read(stream, origin, columns=mapping.columns):
-        yield _new_item(mapping.name, channel, origin, record)
+        yield _new_item(mapping, channel, origin, record)
 
 
 def _new_item(
-    mapping: str, channel: str, origin: str, record: SourceRecord | SourceError
+    mapping: Mapping, channel: str, origin: str, record: SourceRecord | SourceError
 ) -> NewItem:
     if isinstance(record, SourceError):
         # Where the format cannot tell the unreadable record's bytes (a whole file unreadable),
@@ -35,11 +35,19 @@ def _new_item(
         # says what was lost and where.
         error = str(record)
         raw = record.raw or error.encode()
-        return NewItem(mapping, channel, origin, record.line or 1, raw, error=error)
+        return NewItem(mapping.name, channel, origin, record.line or 1, raw, error=error)
     raw = record.raw
     if record.context:
         raw = record.context + _CONTEXT_SEPARATOR + raw
-    return NewItem(mapping, channel, origin, record.line, raw, message_id=_message_id(record))
+    return NewItem(
+        mapping.name,
+        channel,
+        origin,
+        record.line,
+        raw,
+        message_id=_message_id(record),
+        lane=lane_of(mapping.name, mapping.order_key(record)),
+    )
 
 
 def _message_id(record: SourceRecord) -> str | None:

@@ -227,6 +227,7 @@ class Mapping:
             compiler, doc, ("organisation",), spec.organisation
         )
         self._record_id = self._optional(compiler, doc, ("record_id",), spec.record_id)
+        self._order_by = self._optional(compiler, doc, ("order_by",), spec.order_by)
         self._timestamp = self._optional(compiler, doc, ("timestamp",), spec.timestamp)
         self._withhold = (
             self._optional(compiler, doc, ("withhold", "when"), spec.withhold.when)
@@ -314,6 +315,17 @@ class Mapping:
                 yield MappedRecord(locator, b"", errors=[record.reason])
                 continue
             yield self.map_record(record, check=check)
+
+    def order_key(self, record: SourceRecord) -> str | None:
+        """The record's `order_by` value: records with the same one are applied in the order
+        they arrived; None (no `order_by`, or no value) orders it with the whole source."""
+        if self._order_by is None:
+            return None
+        errors: list[str] = []
+        ctx = Ctx(record.data, dict(self._globals), {})
+        for name, expr in self._lets:
+            ctx.vars[name] = _run(expr, ctx, errors, f"let {name}")
+        return _first_text(_run(self._order_by, ctx, errors, "order_by")) or None
 
     def map_record(self, record: SourceRecord, *, check: Checker | None = None) -> MappedRecord:
         outcome = MappedRecord(record.locator, record.raw)

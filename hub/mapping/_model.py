@@ -47,6 +47,7 @@ class MappingFile(_Strict):
     organisation: str
     record_id: str | None = None
     timestamp: str | None = None
+    order_by: str | None = None
     private: list[str] = Field(default_factory=list)
     withhold: Withhold | None = None
     let: dict[str, str] = Field(default_factory=dict)

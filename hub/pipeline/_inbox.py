@@ -1,8 +1,10 @@
 """The durable inbox: every record a listener receives is stored here before it is
 acknowledged, then claimed by workers lane by lane, and ends applied, withheld or failed.
 
-A lane is one mapping (one source's record kind): its items are handed out in the order they
-arrived, to one worker at a time, which holds the lane's lease while it works. An item whose
+A lane is one mapping (one source's record kind), or one of LANES_PER_MAPPING parts of it when
+the mapping says what must stay in order (`order_by`, e.g. the patient: `lane_of`): its items
+are handed out in the order they arrived, to one worker at a time, which holds the lane's lease
+while it works; different lanes go to different workers. An item whose
 retry is not due yet holds up the rest of its lane (a source's order must hold while a peer
 is down); an item waiting for something else to arrive (parked) and finished items do not.
 
@@ -56,7 +58,7 @@ class NewItem:
     """One record as a listener received it."""
 
     mapping: str
-    """The mapping that reads it, e.g. "slam-epr/adt"; also its lane."""
+    """The mapping that reads it, e.g. "slam-epr/adt"."""
     channel: str
     """How it came: "mllp", "http" or "file"."""
     origin: str
@@ -69,6 +71,8 @@ class NewItem:
     """HL7 MSH-10 (the sender's id for the message); None for other formats."""
     error: str | None = None
     """Set when it could not be read on receipt: stored as failed, never processed."""
+    lane: str | None = None
+    """The queue it is applied in order within (`lane_of`); None: the mapping's own."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ class InboxItem:
     updated_ms: int
     duplicates: int
     """How many times the same item arrived again."""
+    lane: str
+    """The queue it is applied in order within: its mapping, or a part of it."""
 
 
 _MIGRATIONS: list[list[str]] = [
@@ -145,16 +151,42 @@ _MIGRATIONS: list[list[str]] = [
             turn BIGINT NOT NULL DEFAULT 0
         )""",
     ],
+    # Lanes finer than a mapping (a mapping's `order_by`): one source's records about
+    # different people are applied side by side by several workers.
+    [
+        "ALTER TABLE inbox_items ADD COLUMN lane TEXT",
+        "UPDATE inbox_items SET lane = mapping",
+        "DROP INDEX inbox_items_active",
+        "DROP INDEX inbox_items_waiting",
+        "CREATE INDEX inbox_items_active ON inbox_items (lane, id) "
+        "WHERE status IN ('pending', 'processing')",
+        "CREATE INDEX inbox_items_waiting ON inbox_items (lane, next_attempt_ms) "
+        "WHERE status = 'waiting'",
+        "ALTER TABLE inbox_lanes RENAME COLUMN mapping TO lane",
+    ],
 ]
 
 _COLUMNS = (
     "id, mapping, channel, origin, line, raw, message_id, content_hash, received_ms, status, "
-    "attempts, last_error, next_attempt_ms, wait_key, outcome, updated_ms, duplicates"
+    "attempts, last_error, next_attempt_ms, wait_key, outcome, updated_ms, duplicates, lane"
 )
 # Written exactly as in the partial index's WHERE, so that SQLite's planner can use it.
 _ACTIVE = "status IN ('pending', 'processing')"
+LANES_PER_MAPPING = 16
+"""Parts a mapping with `order_by` is split into: more than the workers a hub runs, so that all
+of them can work on one busy source."""
+
 _CHUNK = 500
 """Values per IN (...) list: well under either database's limit on parameters."""
+
+
+def lane_of(mapping: str, order_key: str | None) -> str:
+    """The lane of a record of `mapping` whose `order_by` value is `order_key`: records with
+    the same value share one, so they are applied in the order they arrived."""
+    if not order_key:
+        return mapping
+    digest = hashlib.blake2b(order_key.encode(), digest_size=4).digest()
+    return f"{mapping}#{int.from_bytes(digest) % LANES_PER_MAPPING}"
 
 
 class Inbox:
@@ -177,12 +209,13 @@ class Inbox:
         with self._db.transaction() as tx:
             receipts = [self._add_one(tx, item, now) for item in items]
             self._count_duplicates(tx, [r.id for r in receipts if r.duplicate])
-            for mapping in {item.mapping for item in items} - self._lanes:
+            lanes = {item.lane or item.mapping for item in items}
+            for lane in sorted(lanes - self._lanes):
                 tx.execute(
-                    "INSERT INTO inbox_lanes (mapping) VALUES (?) ON CONFLICT (mapping) DO NOTHING",
-                    (mapping,),
+                    "INSERT INTO inbox_lanes (lane) VALUES (?) ON CONFLICT (lane) DO NOTHING",
+                    (lane,),
                 )
-        self._lanes.update(item.mapping for item in items)
+        self._lanes.update(lanes)
         return receipts
 
     def claim(
@@ -200,10 +233,10 @@ class Inbox:
         now = self._now()
         with self._db.transaction() as tx:
             self._release(tx, worker, now)
-            for mapping in self._free_lanes(tx, now):
-                items = self._due_items(tx, mapping, now, limit)
+            for lane in self._free_lanes(tx, now):
+                items = self._due_items(tx, lane, now, limit)
                 if items:
-                    return self._lease(tx, worker, mapping, items, now, lease_seconds)
+                    return self._lease(tx, worker, lane, items, now, lease_seconds)
         return []
 
     def renew(self, worker: str, *, lease_seconds: float = 60.0) -> int:
@@ -372,7 +405,7 @@ class Inbox:
         row = tx.execute(
             "INSERT INTO inbox_items (mapping, channel, origin, line, raw, message_id, "
             "content_hash, dedupe_key, received_ms, status, last_error, next_attempt_ms, "
-            "updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "updated_ms, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (mapping, dedupe_key) DO NOTHING RETURNING id",
             (
                 item.mapping,
@@ -388,6 +421,7 @@ class Inbox:
                 item.error,
                 now,
                 now,
+                item.lane or item.mapping,
             ),
         ).fetchone()
         if row is not None:
@@ -416,9 +450,9 @@ class Inbox:
         after: tuple[int, str] = (-1, "")
         while True:
             row = tx.execute(
-                "SELECT turn, mapping FROM inbox_lanes "
-                "WHERE lease_until_ms <= ? AND (turn, mapping) > (?, ?) "
-                f"ORDER BY turn, mapping LIMIT 1{skip_locked}",
+                "SELECT turn, lane FROM inbox_lanes "
+                "WHERE lease_until_ms <= ? AND (turn, lane) > (?, ?) "
+                f"ORDER BY turn, lane LIMIT 1{skip_locked}",
                 (now, *after),
             ).fetchone()
             if row is None:
@@ -427,24 +461,23 @@ class Inbox:
             yield row[1]
 
     def _due_items(
-        self, tx: Transaction, mapping: str, now: int, limit: int
+        self, tx: Transaction, lane: str, now: int, limit: int
     ) -> builtins.list[InboxItem]:
         """The lane's first items that are due, in order, up to the first that is not."""
         rechecked = self._lock_ids(
-            tx, "mapping = ? AND status = 'waiting' AND next_attempt_ms <= ?", (mapping, now)
+            tx, "lane = ? AND status = 'waiting' AND next_attempt_ms <= ?", (lane, now)
         )
         self._make_due(tx, rechecked, "waiting", now)
         head = tx.execute(
-            f"SELECT status, next_attempt_ms FROM inbox_items WHERE mapping = ? AND {_ACTIVE} "
+            f"SELECT status, next_attempt_ms FROM inbox_items WHERE lane = ? AND {_ACTIVE} "
             "ORDER BY id LIMIT 1",
-            (mapping,),
+            (lane,),
         ).fetchone()
         if head is None or not _due(head[0], head[1], now):
             return []
         rows = tx.execute(
-            f"SELECT {_COLUMNS} FROM inbox_items WHERE mapping = ? AND {_ACTIVE} "
-            "ORDER BY id LIMIT ?",
-            (mapping, limit),
+            f"SELECT {_COLUMNS} FROM inbox_items WHERE lane = ? AND {_ACTIVE} ORDER BY id LIMIT ?",
+            (lane, limit),
         ).fetchall()
         items: builtins.list[InboxItem] = []
         for item in map(_item, rows):
@@ -457,15 +490,15 @@ class Inbox:
         self,
         tx: Transaction,
         worker: str,
-        mapping: str,
+        lane: str,
         items: builtins.list[InboxItem],
         now: int,
         lease_seconds: float,
     ) -> builtins.list[InboxItem]:
         tx.execute(
             "UPDATE inbox_lanes SET worker = ?, lease_until_ms = ?, "
-            "turn = (SELECT max(turn) + 1 FROM inbox_lanes) WHERE mapping = ?",
-            (worker, now + _ms(lease_seconds), mapping),
+            "turn = (SELECT max(turn) + 1 FROM inbox_lanes) WHERE lane = ?",
+            (worker, now + _ms(lease_seconds), lane),
         )
         tx.executemany(
             "UPDATE inbox_items SET status = 'processing', updated_ms = ? WHERE id = ?",
@@ -476,15 +509,13 @@ class Inbox:
     def _release(self, tx: Transaction, worker: str, now: int) -> None:
         # The lanes first, taking their rows: a lane another worker has meanwhile taken over
         # (our lease expired) no longer names us, and its items are left alone.
-        mappings = tx.execute(
+        lanes = tx.execute(
             "UPDATE inbox_lanes SET worker = NULL, lease_until_ms = 0 WHERE worker = ? "
-            "RETURNING mapping",
+            "RETURNING lane",
             (worker,),
         ).fetchall()
-        for (mapping,) in mappings:
-            ids = self._lock_ids(
-                tx, f"mapping = ? AND {_ACTIVE} AND status = 'processing'", (mapping,)
-            )
+        for (lane,) in lanes:
+            ids = self._lock_ids(tx, f"lane = ? AND {_ACTIVE} AND status = 'processing'", (lane,))
             tx.executemany(
                 "UPDATE inbox_items SET status = 'pending', updated_ms = ? WHERE id = ?",
                 [(now, item_id) for item_id in ids],

@@ -18,7 +18,7 @@ from collections import defaultdict
 import psycopg
 import pytest
 
-from hub.pipeline import Inbox, InboxItem, ItemStatus, NewItem, Receipt
+from hub.pipeline import LANES_PER_MAPPING, Inbox, InboxItem, ItemStatus, NewItem, Receipt, lane_of
 from hub.state import Database, open_database
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -98,6 +98,7 @@ def test_add_stores_each_item_pending_and_due_at_once(inbox: Inbox) -> None:
         outcome=None,
         updated_ms=int(START * 1000),
         duplicates=0,
+        lane="slam-epr/adt",  # no lane given: the mapping's own
     )
     assert inbox.get(receipt.id + 1000) is None
 
@@ -506,3 +507,31 @@ def _claim_and_hang(url: str, claimed: object) -> None:
     assert inbox.claim("doomed", lease_seconds=3.0)
     claimed.set()  # type: ignore[attr-defined]
     time.sleep(600)
+
+
+# -- lanes finer than a mapping ----------------------------------------------------------------
+
+
+def test_lane_of_keeps_one_key_in_one_lane_and_spreads_the_keys() -> None:
+    assert lane_of("slam-epr/adt", None) == lane_of("slam-epr/adt", "") == "slam-epr/adt"
+    assert lane_of("slam-epr/adt", "RV5A000123") == lane_of("slam-epr/adt", "RV5A000123")
+    lanes = {lane_of("slam-epr/adt", f"RV5A{n:06d}") for n in range(200)}
+    assert len(lanes) == LANES_PER_MAPPING
+    assert all(lane.startswith("slam-epr/adt#") for lane in lanes)
+
+
+def test_two_workers_work_on_two_lanes_of_one_mapping_at_once(inbox: Inbox) -> None:
+    one, two = "slam-epr/adt#1", "slam-epr/adt#2"
+    receipts = inbox.add(
+        [
+            NewItem("slam-epr/adt", "file", "adt.hl7", n, f"message {n}".encode(), lane=lane)
+            for n, lane in enumerate([one, two, one, two], start=1)
+        ]
+    )
+    first = inbox.claim("worker-a")
+    second = inbox.claim("worker-b")
+    assert {item.lane for item in first} != {item.lane for item in second}
+    assert sorted(item.id for item in first + second) == [r.id for r in receipts]
+    for claimed in (first, second):
+        assert len({item.lane for item in claimed}) == 1  # one lane per claim
+        assert [item.id for item in claimed] == sorted(item.id for item in claimed)

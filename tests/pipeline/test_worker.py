@@ -208,7 +208,9 @@ def test_a_transient_failure_leaves_the_item_pending_and_holds_up_its_lane(
     method: str,
     error: Callable[[], BaseException],
 ) -> None:
-    first, second, third = pipeline.add("slam-epr/adt", ADT[0] + ADT[1] + ADT[2], "adt.hl7")
+    # Adaeze's two contacts share a lane (her MRN, the ADT mapping's order_by).
+    first, second = pipeline.add("slam-epr/adt", ADT[0] + ADT[1], "adt.hl7")
+    assert pipeline.item(first).lane == pipeline.item(second).lane
     failure = error()
     flaky.fail_next(method, failure)
     started_ms = time.time() * 1000
@@ -219,19 +221,21 @@ def test_a_transient_failure_leaves_the_item_pending_and_holds_up_its_lane(
     assert retried.attempts == 1
     assert retried.last_error == (str(failure) or type(failure).__name__)
     assert retried.next_attempt_ms > started_ms
-    for later in (second, third):
-        waiting = pipeline.item(later)
-        assert waiting.status in ("pending", "processing")
-        assert waiting.attempts == 0
-        assert waiting.outcome is None
-    assert pipeline.versions() == {}  # nothing of any of them written
+    waiting = pipeline.item(second)
+    assert waiting.status in ("pending", "processing")
+    assert (waiting.attempts, waiting.outcome) == (0, None)
+    assert pipeline.versions() == {}  # nothing of either written
 
-    # Not due yet: nothing of the lane is handed out, not even the items behind it.
+    # Not due yet: nothing of its lane is handed out, not even the item behind it; another
+    # person's lane (Thomas) goes on.
+    [third] = pipeline.add("slam-epr/adt", ADT[2], "adt.hl7")
+    assert pipeline.item(third).lane != pipeline.item(first).lane
+    assert run_once(pipeline) == [(third, "applied")]
     assert run_once(pipeline) == []
-    assert pipeline.status(first, second, third) == ["pending"] * 3
+    assert pipeline.status(first, second) == ["pending"] * 2
 
     wait_until_due(pipeline, first)
-    assert pipeline.run() == [(first, "applied"), (second, "applied"), (third, "applied")]
+    assert pipeline.run() == [(first, "applied"), (second, "applied")]
     assert pipeline.item(first).attempts == 1
     assert len(pipeline.by_identifier("Patient", NHS, "9990000018")) == 1
     for visit in ("V0000501", "V0000502", "V0000503"):
@@ -375,7 +379,8 @@ def test_a_patient_written_while_its_care_plan_is_being_parked_still_wakes_it(
 def test_a_pool_of_worker_threads_applies_each_item_once_and_each_lane_in_order(
     tmp_path: Path, state_url: str
 ) -> None:
-    """`hub serve` / `hub work --workers N`: N threads sharing one lane must take turns."""
+    """`hub serve` / `hub work --workers N`: N threads share one source's lanes (one per part
+    of its patients), each lane applied in arrival order."""
     parts = open_parts(hub_settings(tmp_path / "data", state_url))
     pipeline = Pipeline(parts)
     try:
@@ -390,13 +395,16 @@ def test_a_pool_of_worker_threads_applies_each_item_once_and_each_lane_in_order(
         finally:
             pool.stop()
         assert pipeline.status(*ids) == ["applied"] * len(ids)
-        first_recorded = []
+        recorded_by_lane: dict[str, list[str]] = {}
         for item_id in ids:
             history = pipeline.store.history("Provenance", f"inbox-{item_id}", count=10).entries
             # One application each: a second would have rewritten the Provenance.
             assert [e.version_id for e in history] == ["1"], item_id
-            first_recorded.append(history[-1].resource["recorded"])  # type: ignore[index]
-        assert first_recorded == sorted(first_recorded)  # the lane's order, by arrival
+            recorded = history[-1].resource["recorded"]  # type: ignore[index]
+            recorded_by_lane.setdefault(pipeline.item(item_id).lane, []).append(recorded)
+        assert len(recorded_by_lane) > 1  # the work was spread
+        for recorded in recorded_by_lane.values():
+            assert recorded == sorted(recorded)  # each lane's order, by arrival
         assert len(pipeline.search("Patient")) == 15
     finally:
         parts.close()
