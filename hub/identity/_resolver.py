@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hub.fhir import NHS_NUMBER_SYSTEM, Unprocessable, new_id
+from hub.fhir import NHS_NUMBER_SYSTEM, Unprocessable, json_copy, new_id
 from hub.state import Database, Transaction
 from hub.store import FhirStore
 
@@ -64,6 +64,9 @@ class PatientPlan:
     """Pairs for a person to decide; `record` queues those never queued before."""
     clocks: dict[str, Clock] = field(default_factory=dict)
     """The survivorship clocks that change."""
+    unchanged: bool = False
+    """The record changes nothing of an existing Patient (the usual case: a contact for
+    someone already known): `entries` then has no PUT of it."""
 
     @property
     def entries(self) -> list[dict[str, Any]]:
@@ -77,11 +80,8 @@ class PatientPlan:
         retired = [put_entry(m.retired, m.retired_if_match) for m in self.merges if m.retired]
         moves = {m.retired_id: self.patient_id for m in self.merges if m.retired_id}
         referrers = [r for m in self.merges for r in m.referrers]
-        return [
-            *retired,
-            put_entry(self.resource, self.if_match),
-            *repoint_entries(referrers, moves, written),
-        ]
+        patient = [] if self.unchanged else [put_entry(self.resource, self.if_match)]
+        return [*retired, *patient, *repoint_entries(referrers, moves, written)]
 
     def record(self, tx: Transaction) -> None:
         """After the store transaction committed, in the caller's hub-state transaction."""
@@ -112,6 +112,8 @@ class _Draft:
     clocks_before: dict[str, Clock]
     clocks: dict[str, Clock]
     merges: list[MergePlan] = field(default_factory=list)
+    original: Resource | None = None
+    """The Patient as stored, to tell whether the record changes it."""
 
 
 @dataclass
@@ -167,6 +169,7 @@ class IdentityResolver:
             merges=draft.merges,
             reviews=[_review(draft.patient_id, c, clock.source) for c in candidates],
             clocks=changed(draft.clocks_before, draft.clocks),
+            unchanged=not draft.merges and draft.resource == draft.original,
         )
         _log_plan(plan)
         return plan
@@ -226,8 +229,15 @@ class IdentityResolver:
             resource = {"resourceType": "Patient", "id": patient_id, "active": True}
             return _Draft(patient_id, resource, None, True, {}, {})
         clocks = load_clocks(tx, patient["id"])
+        original = hub_copy(patient)
         return _Draft(
-            patient["id"], hub_copy(patient), version_of(patient), False, clocks, dict(clocks)
+            patient["id"],
+            json_copy(original),
+            version_of(patient),
+            False,
+            clocks,
+            dict(clocks),
+            original=original,
         )
 
     def _absorb(self, draft: _Draft, retired: Resource, tx: Transaction, *, reason: str) -> None:

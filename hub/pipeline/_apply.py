@@ -228,10 +228,14 @@ class RecordApplier:
         written = {(m.type, m.system, m.value) for m in fresh}
         entries = [entry for plan in plans for entry in plan.entries_except(written)]
         entries.extend(self._entry(made, known) for made in fresh)
-        if entries and self._written_already(ready):
+        # What the record is about, as its Provenance names it: what it writes, and the Patients
+        # it confirms without changing them (a contact for someone known: no PUT of them).
+        targets = [entry.get("fullUrl") or entry["request"]["url"] for entry in entries]
+        targets += [f"Patient/{plan.patient_id}" for plan in plans if plan.unchanged]
+        if targets and self._written_already(ready):
             entries = []  # the store has it all: only the hub state is to catch up
-        elif entries:
-            entries.append(self._provenance_entry(ready.item, ready.mapping, mapped, entries))
+        elif targets:
+            entries.append(self._provenance_entry(ready.item, ready.mapping, mapped, targets))
         return _Prepared(
             ready=ready,
             plans=plans,
@@ -336,9 +340,8 @@ class RecordApplier:
         item: InboxItem,
         mapping: Mapping,
         mapped: MappedRecord,
-        entries: list[dict[str, Any]],
+        targets: list[str],
     ) -> dict[str, Any]:
-        targets = [entry.get("fullUrl") or entry["request"]["url"] for entry in entries]
         resource = provenance(
             inbox_id=item.id,
             record=mapped.name,

@@ -376,3 +376,20 @@ def test_each_applied_record_writes_a_provenance_naming_source_mapping_and_inbox
     for target in targets:
         resource_type, id = target.split("/")
         pipeline.store.read(resource_type, id)
+
+
+def test_a_record_that_changes_nothing_of_its_patient_does_not_rewrite_it(
+    pipeline: Pipeline,
+) -> None:
+    """Adaeze's second contact carries the same PID as her first: her Patient stays at its
+    first version, and the contact's Provenance still names her."""
+    first, second = pipeline.add("slam-epr/adt", ADT[0] + ADT[1], "adt.hl7")
+    assert sorted(pipeline.run()) == [(first, "applied"), (second, "applied")]
+    patient = pipeline.one("Patient", NHS, "9990000018")
+    assert patient["meta"]["versionId"] == "1"
+    targets = pipeline.store.read("Provenance", f"inbox-{second}")["target"]
+    assert {"reference": f"Patient/{patient['id']}"} in targets
+    assert len(targets) == 2  # the Patient, and the new Encounter
+    assert pipeline.item(second).outcome["patients"] == [  # type: ignore[index]
+        {"id": patient["id"], "matched_by": "nhs-number"}
+    ]
