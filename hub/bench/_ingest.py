@@ -106,6 +106,8 @@ class Watched:
     file_closed_s: float | None = None
     peak_rss_mb_by_file_read: dict[str, float] = field(default_factory=dict)
     """VmHWM when each share of the file had been read ("10%", "50%", "100%")."""
+    seconds_by_file_read: dict[str, float] = field(default_factory=dict)
+    """When each tenth of the file had been read ("10%" ... "100%")."""
     samples: int = 0
 
 
@@ -120,7 +122,7 @@ class _Progress:
         self.stream = stream
         self.label = label
         self.tty = stream is not None and stream.isatty()
-        self._last = 0.0
+        self._last = time.monotonic()
         self._tenth = -1
 
     def update(self, seconds: float, read: float | None, watched: Watched, phase: str) -> None:
@@ -156,7 +158,7 @@ def watch(
     watched = Watched()
     started = time.perf_counter()
     fd: int | None = None
-    shares = list(_SHARES)
+    shares, tenths = list(_SHARES), list(range(1, 11))
     while process.poll() is None:
         seconds = time.perf_counter() - started
         status = _status(process.pid)
@@ -180,6 +182,8 @@ def watch(
             read = 1.0
         while shares and read is not None and read * 100 >= shares[0] and status:
             watched.peak_rss_mb_by_file_read[f"{shares.pop(0)}%"] = status["VmHWM"]
+        while tenths and read is not None and read * 10 >= tenths[0]:
+            watched.seconds_by_file_read[f"{10 * tenths.pop(0)}%"] = seconds
         phase = (
             "starting"
             if watched.file_opened_s is None
@@ -253,9 +257,17 @@ def run_ingest(
     }
 
 
-def _generate(mappings: MappingSet, kind: Kind, rows: int, directory: Path) -> dict[str, Any]:
+def _say(stream: TextIO | None, message: str) -> None:
+    if stream is not None:
+        stream.write(f"{message}\n")
+        stream.flush()
+
+
+def _generate(
+    mappings: MappingSet, kind: Kind, rows: int, directory: Path, stream: TextIO | None
+) -> dict[str, Any]:
     directory.mkdir(parents=True)
-    click.echo(f"generating {rows:,} rows of {kind.mapping} ...", err=True)
+    _say(stream, f"generating {rows:,} rows of {kind.mapping} ...")
     started = time.perf_counter()
     path = write_input(mappings, kind, rows, directory)
     return {
@@ -272,7 +284,7 @@ def _queued(
     """A file of rows into a fresh inbox with --queue-only; all of them must be there."""
     rows = made["rows"]
     label = f"hub ingest --queue-only, {rows:,} rows"
-    click.echo(f"{label} ...", err=True)
+    _say(stream, f"{label} ...")
     run = run_ingest(
         mapping, made["path"], work / name, queue_only=True, progress=_Progress(stream, label)
     )
@@ -288,6 +300,12 @@ def _figures(made: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     figures["rows_per_second"] = rows / run["wall_seconds"]
     open_s = run["file_open_seconds"]
     figures["rows_per_second_file_open"] = rows / open_s if open_s else None
+    at = run["seconds_by_file_read"]
+    opened, closed = run["file_opened_s"], run["file_closed_s"]
+    first = at["10%"] - opened if opened is not None and "10%" in at else None
+    last = closed - at["90%"] if closed is not None and "90%" in at else None
+    figures["rows_per_second_first_tenth"] = rows / 10 / first if first else None
+    figures["rows_per_second_last_tenth"] = rows / 10 / last if last else None
     return figures
 
 
@@ -323,7 +341,7 @@ def run_ingest_bench(
         work = Path(tmp)
         runs = []
         for name, count in (("small", small), ("full", rows)):
-            made = _generate(mappings, kind, count, work / f"{name}-input")
+            made = _generate(mappings, kind, count, work / f"{name}-input", progress)
             runs.append(_queued(mapping, made, work, f"{name}-data", progress))
             made["path"].unlink()
         results["queue_only"] = runs
@@ -335,9 +353,9 @@ def run_ingest_bench(
             "bounded": None if ratio is None else ratio <= MAX_PEAK_RATIO,
         }
         if apply_rows:
-            made = _generate(mappings, kind, apply_rows, work / "apply-input")
+            made = _generate(mappings, kind, apply_rows, work / "apply-input", progress)
             label = f"hub ingest (apply), {apply_rows:,} rows"
-            click.echo(f"{label} ...", err=True)
+            _say(progress, f"{label} ...")
             run = run_ingest(
                 mapping,
                 made["path"],
@@ -392,6 +410,7 @@ def format_report(results: dict[str, Any]) -> str:
         ("  of which the file was open", lambda r: _seconds(r["file_open_seconds"])),
         ("rows/s, whole command", lambda r: _rate(r["rows_per_second"])),
         ("rows/s, while the file was open", lambda r: _rate(r["rows_per_second_file_open"])),
+        ("  in its first tenth / its last tenth", _tenths),
         ("peak RSS (VmHWM)", lambda r: _mb(r["peak_rss_mb"])),
         ("  at 10% / 50% / 100% of the file read", _by_share),
         ("largest anonymous RSS seen", lambda r: _mb(r["max_rss_anon_mb"])),
@@ -424,12 +443,17 @@ def format_report(results: dict[str, Any]) -> str:
             f"the inbox for {_seconds(applied['file_open_seconds'])}, then applying)",
             f"  applied          {_rate(applied['applied_per_second'])} rows/s end to end",
             f"  outcome          {outcome}, {inbox.get('failed', 0):,} failed",
-            f"  peak RSS         {_mb(applied['peak_rss_mb'])} (VmHWM); largest anonymous "
-            f"{_mb(applied['max_rss_anon_mb'])}, file-backed {_mb(applied['max_rss_file_mb'])} "
-            "(mostly the store's memory-mapped pages)",
+            f"  peak RSS         {_mb(applied['peak_rss_mb'])} (VmHWM); largest seen: "
+            f"anonymous {_mb(applied['max_rss_anon_mb'])} (SQLite's page caches included), "
+            f"file-backed {_mb(applied['max_rss_file_mb'])} (the store's mmap, libraries)",
             f"  data dir         {_mb(applied['data_dir_bytes'] / _MB)} on disk",
         ]
     return "\n".join(lines)
+
+
+def _tenths(run: dict[str, Any]) -> str:
+    first, last = run["rows_per_second_first_tenth"], run["rows_per_second_last_tenth"]
+    return f"{_rate(first)} / {_rate(last)}"
 
 
 def _by_share(run: dict[str, Any]) -> str:

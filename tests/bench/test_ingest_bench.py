@@ -73,9 +73,7 @@ def test_the_applied_slice_ends_applied_in_the_store(figures: dict[str, Any]) ->
     assert "--queue-only" not in applied["command"]
     assert applied["inbox"] == {"applied": APPLY_ROWS}
     assert applied["output_last_line"].startswith(f"{APPLY_ROWS} accepted, 0 duplicate; ")
-    assert applied["applied_per_second"] == pytest.approx(
-        APPLY_ROWS / applied["wall_seconds"]
-    )
+    assert applied["applied_per_second"] == pytest.approx(APPLY_ROWS / applied["wall_seconds"])
     # The store's files are in the data directory beside the inbox, which alone is smaller.
     assert applied["data_dir_bytes"] > figures["queue_only"][0]["data_dir_bytes"]
 
