@@ -138,10 +138,13 @@ def _hub_processes(data_dir: Path, port: int, workers: int) -> Iterator[list[sub
     }
     command = [sys.executable, "-m", "hub"]
     processes = [
-        subprocess.Popen([*command, "mllp", "--port", str(port), "--workers", "0"], env=env)
+        subprocess.Popen(
+            [*command, "mllp", "--port", str(port), "--workers", "0"], env=env, stdout=sys.stderr
+        )
     ]
     processes += [
-        subprocess.Popen([*command, "work", "--workers", "1"], env=env) for _ in range(workers)
+        subprocess.Popen([*command, "work", "--workers", "1"], env=env, stdout=sys.stderr)
+        for _ in range(workers)
     ]
     try:
         _wait_for_port(port, processes[0])
