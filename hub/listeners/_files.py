@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import BinaryIO
 import click
 
 from hub.mapping import Mapping, MappingConfigError, MappingSet
-from hub.pipeline import Inbox
+from hub.pipeline import Inbox, run_pipeline_until_idle
 from hub.settings import HubSettings
 from hub.state import open_database
 
@@ -117,8 +118,18 @@ def _open(path: Path, progress: Progress | None) -> Iterator[BinaryIO]:
     default=None,
     help="Show progress on stderr. Default: only when stderr is a terminal.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Processes applying the records, each on different people. Default: usable CPUs.",
+)
 def ingest_command(
-    mapping: str, files: tuple[Path, ...], queue_only: bool, progress: bool | None
+    mapping: str,
+    files: tuple[Path, ...],
+    queue_only: bool,
+    progress: bool | None,
+    workers: int | None,
 ) -> None:
     """Store the records of FILE... (in MAPPING's source format) in the inbox, then process
     them: map, match the person, write to the store.
@@ -136,7 +147,8 @@ def ingest_command(
     summary = _store_files(settings, found, files, show)
     for path, counts in summary.files.items():
         click.echo(f"{path}: {_stored(counts)}")
-    outcome = None if queue_only else _process(settings, summary.accepted, show)
+    processes = workers or len(os.sched_getaffinity(0))
+    outcome = None if queue_only else _process(settings, summary.accepted, show, processes)
     failed = summary.failed + (outcome or {}).get("failed", 0)
     click.echo(_final_line(summary, outcome, failed))
     if failed:
@@ -155,15 +167,10 @@ def _store_files(
         database.close()
 
 
-def _process(settings: HubSettings, expected: int, show: bool) -> dict[str, int] | None:
+def _process(settings: HubSettings, expected: int, show: bool, processes: int) -> dict[str, int]:
     """Run the pipeline until nothing is left to do: what became of the items, by status."""
-    try:
-        from hub.pipeline import run_pipeline_until_idle
-    except ImportError:
-        click.echo("the pipeline is not available here: the records stay queued", err=True)
-        return None
     with _progress(show, expected, "processing") as progress:
-        return run_pipeline_until_idle(settings, progress=progress)
+        return run_pipeline_until_idle(settings, progress=progress, processes=processes)
 
 
 def _stored(counts: IngestCounts) -> str:

@@ -128,3 +128,26 @@ def test_an_unknown_mapping_is_a_usage_error(runner: CliRunner) -> None:
     result = runner.invoke(ingest_command, ["vcse/nope", str(CLIENTS)])
     assert result.exit_code == 2
     assert "no such mapping" in result.stderr
+
+
+def test_several_worker_processes_apply_a_file_once_each_record(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """--workers 3: helper processes take other people's lanes; every record is applied once
+    and counted once in the summary, whichever process applied it."""
+    from hub.bench._mllp import adt_message
+
+    adt = tmp_path / "many.hl7"
+    adt.write_bytes(b"".join(adt_message(7, n, 40)[1:-2] for n in range(240)))
+    result = runner.invoke(ingest_command, ["slam-epr/adt", str(adt), "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "240 accepted, 0 duplicate; 240 applied, 0 withheld, 0 waiting; 0 failed"
+    )
+    assert stored(tmp_path) == {"slam-epr/adt": {"applied": 240}}
+    database = open_database(f"sqlite:///{tmp_path / 'data' / 'hub.db'}")
+    try:
+        items = Inbox(database).list(limit=1000)
+    finally:
+        database.close()
+    assert len({item.lane for item in items}) > 1  # the people were spread over lanes
