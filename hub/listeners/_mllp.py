@@ -267,16 +267,21 @@ class MllpServer:
         found = list(self.mapping.format.read(io.BytesIO(first), origin))
         return found[0].data if len(found) == 1 and isinstance(found[0], SourceRecord) else None
 
-    def _mapping_errors(self, mapping: Mapping, record: SourceRecord) -> tuple[list[str], str]:
-        """What running the mapping finds wrong (nothing: it can be processed), and the dead
-        letter's text, written as the workers write theirs."""
+    def _mapping_errors(
+        self, mapping: Mapping, record: SourceRecord
+    ) -> tuple[list[str], str, bytes | None]:
+        """What running the mapping finds wrong (nothing: it can be processed), the dead
+        letter's text, written as the workers write theirs, and the outcome kept for the
+        worker when it can be processed."""
         try:
             mapped = mapping.map_record(record, check=self.checker)
         except Exception as exc:  # a fault in the hub, not the message: still answered AE
             log.error("%s: the mapping failed unexpectedly", record.file, exc_info=exc)
             errors = [f"the hub could not map the message ({type(exc).__name__})"]
-            return errors, errors[0]
-        return mapped.errors, f"{mapped.name}: " + "; ".join(mapped.errors)
+            return errors, errors[0], None
+        if mapped.errors:
+            return mapped.errors, f"{mapped.name}: " + "; ".join(mapped.errors), None
+        return [], "", mapped.to_bytes(mapping.version)
 
     # -- the inbox ---------------------------------------------------------------------------
 
@@ -322,11 +327,12 @@ class MllpServer:
                 message_id=pending.control_id,
                 error=failure if errors else None,
                 lane=lane_of(mapping.name, mapping.order_key(pending.record)),
+                mapped=outcome,
             )
-            for pending, (errors, failure) in zip(batch, mapped, strict=True)
+            for pending, (errors, failure, outcome) in zip(batch, mapped, strict=True)
         ]
         receipts = self.inbox.add(items)
-        return [_Stored(r, errors) for r, (errors, _) in zip(receipts, mapped, strict=True)]
+        return [_Stored(r, errors) for r, (errors, _, _) in zip(receipts, mapped, strict=True)]
 
 
 class StorageFailed(Exception):

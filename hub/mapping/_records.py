@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ._functions import conditional_reference
 
 
@@ -44,6 +46,39 @@ class MappedRecord:
     def name(self) -> str:
         """'visits.csv line 2 (DN-77812)': how errors and reports name the record."""
         return f"{self.locator} ({self.record_id})" if self.record_id else self.locator
+
+    def to_bytes(self, version: str) -> bytes:
+        """The outcome as JSON, for a listener that mapped the record already to hand to the
+        worker (which then need not map it again) with `version`, the mapping's."""
+        return orjson.dumps(
+            {
+                "version": version,
+                "record_id": self.record_id,
+                "timestamp": self.timestamp,
+                "resources": [[r.type, r.system, r.value, r.resource] for r in self.resources],
+                "instructions": self.instructions,
+                "withheld": self.withheld,
+                "errors": self.errors,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, version: str, locator: str, raw: bytes) -> MappedRecord | None:
+        """The outcome `to_bytes` kept, if the mapping is still at `version`; else None (map
+        the record again)."""
+        kept = orjson.loads(data)
+        if kept.get("version") != version:
+            return None
+        return cls(
+            locator,
+            raw,
+            record_id=kept["record_id"],
+            timestamp=kept["timestamp"],
+            resources=[MappedResource(*made) for made in kept["resources"]],
+            instructions=kept["instructions"],
+            withheld=kept["withheld"],
+            errors=kept["errors"],
+        )
 
     def transaction(self) -> dict[str, Any]:
         """The record's resources as one FHIR transaction of conditional updates, so applying

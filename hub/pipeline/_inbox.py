@@ -73,6 +73,9 @@ class NewItem:
     """Set when it could not be read on receipt: stored as failed, never processed."""
     lane: str | None = None
     """The queue it is applied in order within (`lane_of`); None: the mapping's own."""
+    mapped: bytes | None = None
+    """The mapping's outcome as the listener worked it out (`MappedRecord.to_bytes`), so that
+    the worker need not map the record again; dropped by `replay`, which maps afresh."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class InboxItem:
     """How many times the same item arrived again."""
     lane: str
     """The queue it is applied in order within: its mapping, or a part of it."""
+    mapped: bytes | None = None
+    """The listener's mapping outcome, when it kept one."""
 
 
 _MIGRATIONS: list[list[str]] = [
@@ -164,11 +169,14 @@ _MIGRATIONS: list[list[str]] = [
         "WHERE status = 'waiting'",
         "ALTER TABLE inbox_lanes RENAME COLUMN mapping TO lane",
     ],
+    # The listener's mapping outcome, handed to the worker.
+    ["ALTER TABLE inbox_items ADD COLUMN mapped {blob}"],
 ]
 
 _COLUMNS = (
     "id, mapping, channel, origin, line, raw, message_id, content_hash, received_ms, status, "
-    "attempts, last_error, next_attempt_ms, wait_key, outcome, updated_ms, duplicates, lane"
+    "attempts, last_error, next_attempt_ms, wait_key, outcome, updated_ms, duplicates, lane, "
+    "mapped"
 )
 # Written exactly as in the partial index's WHERE, so that SQLite's planner can use it.
 _ACTIVE = "status IN ('pending', 'processing')"
@@ -405,7 +413,7 @@ class Inbox:
         row = tx.execute(
             "INSERT INTO inbox_items (mapping, channel, origin, line, raw, message_id, "
             "content_hash, dedupe_key, received_ms, status, last_error, next_attempt_ms, "
-            "updated_ms, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "updated_ms, lane, mapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (mapping, dedupe_key) DO NOTHING RETURNING id",
             (
                 item.mapping,
@@ -422,6 +430,7 @@ class Inbox:
                 now,
                 now,
                 item.lane or item.mapping,
+                item.mapped,
             ),
         ).fetchone()
         if row is not None:
@@ -542,7 +551,7 @@ class Inbox:
     def _requeue(self, tx: Transaction, where: str, params: Sequence[Any], now: int) -> int:
         return tx.execute(
             "UPDATE inbox_items SET status = 'pending', attempts = 0, wait_key = NULL, "
-            f"next_attempt_ms = ?, updated_ms = ? WHERE {where}",
+            f"mapped = NULL, next_attempt_ms = ?, updated_ms = ? WHERE {where}",
             (now, now, *params),
         ).rowcount
 
@@ -566,6 +575,7 @@ def _item(row: Sequence[Any]) -> InboxItem:
     values[5] = bytes(values[5])  # PostgreSQL may give a memoryview
     values[9] = ItemStatus(values[9])
     values[14] = orjson.loads(values[14]) if values[14] is not None else None
+    values[18] = bytes(values[18]) if values[18] is not None else None
     return InboxItem(*values)
 
 

@@ -220,6 +220,13 @@ class Worker:
             mapping = self._mapping(item.mapping)
         except (KeyError, MappingConfigError) as exc:
             raise Rejected(f"mapping {item.mapping}: {exc}") from None
+        if item.mapped is not None:
+            # The listener mapped it on receipt (to answer AE at once), with this very mapping.
+            kept = MappedRecord.from_bytes(
+                item.mapped, mapping.version, f"{item.origin} line {item.line}", item.raw
+            )
+            if kept is not None:
+                return kept
         record = read_record(mapping, item.raw, item.origin, item.line)
         if isinstance(record, SourceError):
             raise Rejected(str(record))

@@ -535,3 +535,15 @@ def test_two_workers_work_on_two_lanes_of_one_mapping_at_once(inbox: Inbox) -> N
     for claimed in (first, second):
         assert len({item.lane for item in claimed}) == 1  # one lane per claim
         assert [item.id for item in claimed] == sorted(item.id for item in claimed)
+
+
+def test_a_kept_mapping_outcome_is_stored_and_dropped_by_replay(inbox: Inbox) -> None:
+    [receipt] = inbox.add(
+        [NewItem("slam-epr/adt", "mllp", "MLLP peer", 1, b"message", mapped=b'{"version":"v1"}')]
+    )
+    assert inbox.get(receipt.id).mapped == b'{"version":"v1"}'  # type: ignore[union-attr]
+    [claimed] = inbox.claim("worker")
+    inbox.finish(claimed.id, "failed", error="mapping fixed since")
+    assert inbox.replay([claimed.id]) == 1
+    # Replayed after a fix: mapped afresh, never from what was kept on receipt.
+    assert inbox.get(receipt.id).mapped is None  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hub.fhir import PreconditionFailed, ResourceNotFound, Unprocessable
-from hub.pipeline import InboxItem, Worker, WorkerPool
+from hub.pipeline import InboxItem, NewItem, Worker, WorkerPool, read_record
 from hub.pipeline._worker import CONFLICT_RETRIES
 from hub.settings import HubSettings
 from hub.store import SQLiteStore
@@ -408,3 +408,33 @@ def test_a_pool_of_worker_threads_applies_each_item_once_and_each_lane_in_order(
         assert len(pipeline.search("Patient")) == 15
     finally:
         parts.close()
+
+
+def test_a_worker_applies_the_outcome_the_listener_kept_and_maps_again_when_stale(
+    pipeline: Pipeline,
+) -> None:
+    """The MLLP listener maps each message to answer AE and keeps the outcome for the worker.
+    To show the worker used it and did not map again, each item's raw bytes here are not
+    HL7 at all: with a kept outcome of the current mapping it is applied; with one of another
+    version the worker maps the raw bytes again, and that fails, naming the record."""
+    mapping = pipeline.parts.mappings.get("slam-epr/adt")
+    record = read_record(mapping, ADT[0], "MLLP peer", 1)
+    kept = mapping.map_record(record)  # type: ignore[arg-type]
+    current, stale = pipeline.inbox.add(
+        [
+            NewItem(
+                "slam-epr/adt",
+                "mllp",
+                "MLLP peer",
+                1,
+                b"not HL7 1",
+                mapped=kept.to_bytes(mapping.version),
+            ),
+            NewItem(
+                "slam-epr/adt", "mllp", "MLLP peer", 1, b"not HL7 2", mapped=kept.to_bytes("old")
+            ),
+        ]
+    )
+    assert dict(pipeline.run()) == {current.id: "applied", stale.id: "failed"}
+    assert pipeline.one("Patient", NHS, "9990000018")
+    assert "MLLP peer line 1" in (pipeline.item(stale.id).last_error or "")
