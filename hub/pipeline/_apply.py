@@ -276,7 +276,7 @@ class RecordApplier:
         """Whether what a wait key names is in the store now: `Patient|system|value` a Patient
         with that identifier, `Consent|system|value` an active Consent."""
         kind, _, token = key.partition("|")
-        found = self._store.search(kind, [("identifier", token)]).matches
+        found = self._store.search(kind, [("identifier", token), ("_total", "none")]).matches
         return bool(found) and (kind != "Consent" or found[0].get("status") == "active")
 
     def _check_consent(self, mapped: MappedRecord) -> None:
@@ -285,7 +285,9 @@ class RecordApplier:
                 continue
             consent = instruction["consent"]
             token = f"{consent['system']}|{consent['value']}"
-            found = self._store.search("Consent", [("identifier", token)]).matches
+            found = self._store.search(
+                "Consent", [("identifier", token), ("_total", "none")]
+            ).matches
             if not found:
                 # Withheld, not waiting: a client who never consented has no Consent at all.
                 # Should their consent be recorded later, the row is applied then.
@@ -330,7 +332,7 @@ class RecordApplier:
         return resolved
 
     def _find_patient(self, token: str) -> str:
-        matches = self._store.search("Patient", [("identifier", token)]).matches
+        matches = self._store.search("Patient", [("identifier", token), ("_total", "none")]).matches
         if len(matches) > 1:
             raise Rejected(f"{len(matches)} Patients have the identifier the record refers to")
         return f"Patient/{matches[0]['id']}" if matches else ""
