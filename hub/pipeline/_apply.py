@@ -38,7 +38,7 @@ from ._provenance import mapping_policy, provenance, provenance_id
 
 _PATIENT_QUERY = "Patient?identifier="
 
-GROUP_MAX = 50
+GROUP_MAX = 100
 """Records written in one store transaction at most."""
 
 

@@ -46,7 +46,7 @@ many tries, so it cannot hold its lane for ever; an unreachable server is retrie
 MAPPINGS_RECHECK_SECONDS = 1.0
 """How often listeners look whether a mapping changed on disk (workers look before each batch)."""
 
-CLAIM_BATCH = 50
+CLAIM_BATCH = 100
 """Items claimed at once: enough to keep a worker busy, few enough to finish within the lease
 even against a slow remote FHIR server."""
 
