@@ -10,9 +10,11 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import os
 import sqlite3
+import struct
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -91,23 +93,33 @@ class SQLiteDialect:
         """Nothing to do: BEGIN IMMEDIATE already holds the database's single write lock until
         the transaction ends, which excludes every other writer in every process."""
 
-    # One writer at a time is SQLite's own rule, so locking many keys separately would buy
-    # no parallel writing, only the cost of one lock file each.
-    lock_buckets = 1
+    # Locks are bytes of one lock file beside the database, locked with open-file-description
+    # locks (Linux: they exclude threads of one process too, and die with the process): one
+    # system call each, so a group of records can lock each of its people. Without them, one
+    # flock for all keys.
+    lock_buckets = 4096 if hasattr(fcntl, "F_OFD_SETLKW") else 1
 
     @contextmanager
     def hold(self, conn: Any, keys: Sequence[str], *, shared: bool) -> Iterator[None]:
-        """Advisory file locks beside the database (flock: released by the kernel if the
-        process dies), so that holding them never holds the database's write lock."""
+        """Advisory locks beside the database, released by the kernel if the process dies;
+        holding them never holds the database's write lock."""
         folder = self.path.with_name(self.path.name + ".locks")
         folder.mkdir(exist_ok=True)
-        with ExitStack() as held:
-            for key in keys:
-                name = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-                handle = held.enter_context(open(folder / name, "a+b"))
+        with open(folder / "locks", "a+b") as handle:
+            if self.lock_buckets == 1:
                 fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-                held.callback(fcntl.flock, handle, fcntl.LOCK_UN)
-            yield
+                yield
+                return
+            kind = fcntl.F_RDLCK if shared else fcntl.F_WRLCK
+            taken: list[int] = []
+            try:
+                for offset in sorted({_lock_offset(key) for key in keys}):
+                    fcntl.fcntl(handle, fcntl.F_OFD_SETLKW, _flock(kind, offset))
+                    taken.append(offset)
+                yield
+            finally:
+                for offset in reversed(taken):
+                    fcntl.fcntl(handle, fcntl.F_OFD_SETLK, _flock(fcntl.F_UNLCK, offset))
 
     def usable(self, conn: Any) -> bool:
         return True
@@ -169,6 +181,17 @@ class PostgresDialect:
 
     def usable(self, conn: Any) -> bool:
         return not conn.closed and not conn.broken
+
+
+def _lock_offset(key: str) -> int:
+    """The byte of the lock file that stands for `key` (2**40 of them: no two keys share one
+    in practice)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=5).digest())
+
+
+def _flock(kind: int, offset: int) -> bytes:
+    """A `struct flock` for one byte at `offset` (l_type, l_whence, l_start, l_len, l_pid)."""
+    return struct.pack("hhqqi4x", kind, os.SEEK_SET, offset, 1, 0)
 
 
 def advisory_key(key: str) -> int:
