@@ -27,22 +27,32 @@ def port_or_any(host: str, port: int) -> int:
 
 class Served:
     """`with Served(app, settings) as served:` the app answers at `served.base_url` (on
-    settings.port, or any free port when that one is taken) until the block ends."""
+    `port`, by default settings.port, or any free port when that one is taken; 0: any free
+    port) until the block ends."""
 
-    def __init__(self, app: FastAPI, settings: HubSettings, *, startup_timeout: float = 60) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        settings: HubSettings,
+        *,
+        port: int | None = None,
+        startup_timeout: float = 60,
+    ) -> None:
         self.app = app
         self._settings = settings
+        self._port = settings.port if port is None else port
         self._timeout = startup_timeout
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
         self.base_url = ""
 
     def __enter__(self) -> Served:
         host = self._settings.host
         # IPPROTO_TCP said outright: asyncio sets TCP_NODELAY only on sockets that say it.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket = sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port_or_any(host, self._settings.port)))
+        sock.bind((host, port_or_any(host, self._port)))
         self.base_url = f"http://{host}:{sock.getsockname()[1]}"
         config = uvicorn.Config(
             self.app, log_level="warning", lifespan="on", access_log=False, log_config=None
@@ -55,8 +65,9 @@ class Served:
         deadline = time.monotonic() + self._timeout
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._stop()
                 raise RuntimeError("the hub did not start: see the log above")
-            time.sleep(0.05)
+            time.sleep(0.02)
         return self
 
     def __exit__(
@@ -65,9 +76,13 @@ class Served:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        assert self._server is not None and self._thread is not None
+        self._stop()
+
+    def _stop(self) -> None:
+        assert self._server is not None and self._thread is not None and self._socket
         self._server.should_exit = True
         self._thread.join(30)
+        self._socket.close()
 
     @property
     def fhir_base(self) -> str:

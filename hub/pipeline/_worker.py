@@ -338,15 +338,14 @@ def _collect(
 
 
 class WorkerPool:
-    """Worker threads inside `hub serve` / `hub mllp`: each polls the inbox, and wakes at
-    once when a listener in this process says it stored something (`notify`)."""
+    """Worker threads inside `hub serve` / `hub mllp`: each claims from the inbox, and waits
+    `poll_seconds` when nothing was due."""
 
     def __init__(self, parts: PipelineParts, count: int, *, poll_seconds: float = 0.5) -> None:
         self._parts = parts
         self._count = count
         self._poll = poll_seconds
         self._stop = threading.Event()
-        self._work = threading.Event()
         self._threads: list[threading.Thread] = []
         self._workers: list[Worker] = []
 
@@ -360,12 +359,8 @@ class WorkerPool:
             self._threads.append(thread)
             thread.start()
 
-    def notify(self) -> None:
-        self._work.set()
-
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
-        self._work.set()
         for thread in self._threads:
             thread.join(timeout)
         for worker in self._workers:
@@ -379,5 +374,4 @@ class WorkerPool:
                 log.exception("worker %s: claiming from the inbox failed", worker.name)
                 handled = 0
             if not handled:
-                self._work.wait(self._poll)
-                self._work.clear()
+                self._stop.wait(self._poll)

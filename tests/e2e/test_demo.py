@@ -3,19 +3,13 @@ person's shared record printed across all four sources."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from hub.demo import demo_command, run_demo
 from hub.settings import HubSettings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests._server import free_port
 
 
 def test_the_demo_shows_one_persons_record_across_all_sources(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ and real files; several use other processes, as several hub processes share one 
 from __future__ import annotations
 
 import multiprocessing
-import socket
 import sqlite3
 import threading
 import time
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from hub.state import Database, StateError, hide_password, now_ms, open_database
+from tests._server import free_port
 from tests.state import _procs
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -279,7 +279,7 @@ def test_an_unknown_scheme_is_refused_naming_the_url() -> None:
 
 
 def test_a_server_that_is_not_there_fails_at_open_with_the_password_hidden() -> None:
-    url = f"postgresql://hub:s3cret@127.0.0.1:{_free_port()}/hub"
+    url = f"postgresql://hub:s3cret@127.0.0.1:{free_port()}/hub"
     with pytest.raises(StateError) as caught:
         open_database(url)
     message = str(caught.value)
@@ -376,12 +376,6 @@ def test_postgres_reconnects_after_losing_its_connection(postgres_url: str) -> N
 def _insert_child(db: Database) -> None:
     with db.transaction() as tx:
         tx.execute("INSERT INTO t (v) VALUES ('child')")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def state_db_url(db: Database) -> str:
