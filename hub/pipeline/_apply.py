@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from hub.fhir import (
@@ -69,7 +70,8 @@ class Ready:
             if i["kind"] == "merge"
         ]
 
-    def person_tokens(self) -> set[str]:
+    @cached_property
+    def person_tokens(self) -> frozenset[str]:
         """Every identifier of a person the record carries or refers to, and the family name
         and birth date demographic matching looks for."""
         tokens = {f"{system}|{value}" for system, value in self.retired}
@@ -83,12 +85,12 @@ class Ready:
             person = demographics(made.resource)
             if person.family and person.birth_date:
                 tokens.add(f"{person.family}|{person.birth_date}")
-        return tokens
+        return frozenset(tokens)
 
     def tokens(self) -> set[str]:
         """What the record touches: its people, its resources and the consents it needs. Two
         records that share none can be written in either order, so together."""
-        tokens = self.person_tokens()
+        tokens = set(self.person_tokens)
         tokens.update(resource_key(m.type, m.system, m.value) for m in self.mapped.resources)
         tokens.update(
             resource_key("Consent", i["consent"]["system"], i["consent"]["value"])
@@ -163,7 +165,7 @@ class RecordApplier:
         store refused the transaction of several records: apply them one by one to find out
         which."""
         results: list[Result | None] = [None] * len(group)
-        tokens = set().union(*(record.person_tokens() for record in group))
+        tokens = set().union(*(record.person_tokens for record in group))
         with self._identity_locks(tokens):
             prepared: list[tuple[int, _Prepared]] = []
             for index, record in enumerate(group):
@@ -365,17 +367,16 @@ def _bucket(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest())
 
 
-def _patient_queries(node: Any) -> Iterator[str]:
-    """The identifiers in `Patient?identifier=...` references anywhere in `node`."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str) and value.startswith(_PATIENT_QUERY):
-                yield value.removeprefix(_PATIENT_QUERY)
-            elif isinstance(value, dict | list):
-                yield from _patient_queries(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _patient_queries(value)
+def _patient_queries(resource: dict[str, Any]) -> list[str]:
+    """The identifiers in `Patient?identifier=...` references anywhere in `resource`."""
+    found: list[str] = []
+
+    def note(reference: str) -> None:
+        if reference.startswith(_PATIENT_QUERY):
+            found.append(reference.removeprefix(_PATIENT_QUERY))
+
+    map_references(resource, note)  # rewrites nothing: `note` gives no new value
+    return found
 
 
 def _patient_references(plans: list[PatientPlan]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from hub.state import Database
+from hub.state import Database, Transaction
 
 _SCHEMA = [
     "CREATE TABLE resource_clocks ("
@@ -29,7 +29,7 @@ class ResourceClocks:
         db.migrate("pipeline-clocks", _SCHEMA)
 
     @staticmethod
-    def stale(tx, incoming: Mapping[str, int | None]) -> set[str]:
+    def stale(tx: Transaction, incoming: Mapping[str, int | None]) -> set[str]:
         """The keys whose stored time is newer than the incoming record's (an equal time
         applies: one event can legitimately be sent twice with new content)."""
         if not incoming:
@@ -47,7 +47,9 @@ class ResourceClocks:
         }
 
     @staticmethod
-    def advance(tx, keys: Iterable[str], source_time_ms: int | None, inbox_id: int) -> None:
+    def advance(
+        tx: Transaction, keys: Iterable[str], source_time_ms: int | None, inbox_id: int
+    ) -> None:
         tx.executemany(
             "INSERT INTO resource_clocks (resource_key, source_time_ms, inbox_id) VALUES (?, ?, ?)"
             " ON CONFLICT (resource_key) DO UPDATE"
