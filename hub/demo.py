@@ -119,7 +119,8 @@ def _records(mappings: MappingSet, feed: Feed, path: Path) -> Iterator[Any]:
 def _ack_code(ack: bytes) -> str:
     for segment in ack.replace(b"\n", b"\r").split(b"\r"):
         if segment.startswith(b"MSA"):
-            return segment.decode(errors="replace").split(segment.decode()[3])[1]
+            text = segment.decode(errors="replace")
+            return text.split(text[3])[1]  # MSA-1, after the field separator MSH-1 set
     return "no MSA"
 
 
@@ -128,6 +129,8 @@ def _wait_until_idle(served: Any, echo: Callable[[str], None], timeout: float = 
     deadline = time.monotonic() + timeout
     while inbox.pending_count() and time.monotonic() < deadline:
         time.sleep(0.1)
+    if inbox.pending_count():
+        echo(f"  still busy after {timeout:.0f} s: what follows may be incomplete")
     counts: dict[str, int] = defaultdict(int)
     for by_status in inbox.counts().values():
         for status, n in by_status.items():
