@@ -54,8 +54,10 @@ class _LazyGroup(click.Group):
         "ingest": "hub.listeners:ingest_command",
         "matches": "hub.identity:matches_command",
         "mappings": "hub.mapping._command:mappings_command",
+        "record": "hub.record:record_command",
         "replay": "hub.pipeline._inbox_command:replay_command",
         "validate": "hub.validation:validate_command",
+        "warnings": "hub.pipeline._inbox_command:warnings_command",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

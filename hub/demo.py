@@ -40,6 +40,7 @@ FEEDS = (
     Feed("district-nursing/visits", "district-nursing/examples/visits.csv"),
     Feed("district-nursing/careplans", "district-nursing/examples/careplans.csv"),
     Feed("slam-epr/careplans", "slam-epr/examples/careplans.jsonl"),
+    Feed("slam-epr/episodes", "slam-epr/examples/episodes.jsonl"),
     Feed("slam-epr/dialog", "slam-epr/examples/dialog.jsonl"),
     Feed("vcse/sessions", "vcse/examples/sessions.csv"),
     Feed("vcse/support-plans", "vcse/examples/support_plans.csv"),
@@ -49,6 +50,7 @@ FEEDS = (
 the rows that depend on it, as its export would."""
 
 SHOWN_NHS_NUMBER = "9990000018"  # Adaeze Okafor (synthetic): in every source of the contract
+RECORD_NHS_NUMBER = "9990000026"  # Thomas Reilly: a guest-bed stay, a carer, a member since
 _SCORE_ITEMS = ("-total", "-metric")
 
 
@@ -80,6 +82,7 @@ def run_demo(settings: HubSettings, echo: Callable[[str], None], *, keep_running
             _show_person(client, SHOWN_NHS_NUMBER, echo)
             _show_links(client, echo)
             _show_inbox(counts, echo)
+            _show_record(served.fhir_base, settings, RECORD_NHS_NUMBER, echo)
             _where_next(served, data_dir, echo)
         if keep_running:
             echo("The hub keeps running for you to explore: press Ctrl-C to stop it.")
@@ -202,6 +205,22 @@ def _show_links(client: httpx.Client, echo: Callable[[str], None]) -> None:
     echo("")
 
 
+def _show_record(
+    fhir_base: str, settings: HubSettings, nhs_number: str, echo: Callable[[str], None]
+) -> None:
+    """What `hub record` prints, read here as any FHIR client would: over the REST API."""
+    from hub.record import RecordError, record_summary, render
+    from hub.store import RemoteStore
+
+    echo(f"hub record {nhs_number}  (one person's shared record on one screen):")
+    with RemoteStore(fhir_base) as store:
+        try:
+            echo(render(record_summary(store, nhs_number, settings.profiles_dir)))
+        except RecordError as exc:
+            echo(f"  {exc}")
+    echo("")
+
+
 def _show_inbox(counts: dict[str, int], echo: Callable[[str], None]) -> None:
     shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     echo(f"Inbox: {shown}")
@@ -215,6 +234,7 @@ def _where_next(served: Any, data_dir: Path, echo: Callable[[str], None]) -> Non
     echo(f"  {base}/CarePlan?patient.identifier={NHS_NUMBER_SYSTEM}|{SHOWN_NHS_NUMBER}")
     echo(f"  {base}/Provenance?_count=5   (which message and mapping wrote what)")
     echo(f"  HUB_DATA_DIR={data_dir} hub inbox      (and hub deadletters, hub matches list)")
+    echo(f"  HUB_DATA_DIR={data_dir} hub record {SHOWN_NHS_NUMBER}")
     echo("")
 
 

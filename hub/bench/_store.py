@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import click
 
 from hub.fhir import FhirError
+from hub.record import time_record
 from hub.settings import HubSettings
 from hub.store import FhirStore, open_store
 
@@ -43,6 +44,7 @@ from ._synthetic import (
 
 TARGET_WRITES_PER_SECOND = 5_000
 TARGET_SEARCH_P95_MS = 20.0
+TARGET_RECORD_P95_MS = 100.0  # issue 9: `hub record` at 100,000 patients
 SLICES = 10
 
 
@@ -373,6 +375,29 @@ def time_searches(
     }
 
 
+def time_records(
+    store: FhirStore,
+    settings: HubSettings,
+    *,
+    seed: int,
+    first: int,
+    patients: int,
+    count: int,
+) -> dict[str, Any]:
+    """`hub record` (read, summarise, draw) for `count` randomly chosen loaded patients."""
+    rng = random.Random(f"{seed}:record")
+    numbers = [
+        patient_facts(seed, first + rng.randrange(patients)).nhs_number for _ in range(count)
+    ]
+    timings = time_record(store, numbers, settings.profiles_dir)
+    return {
+        "records": timings.count,
+        "p50_ms": timings.median_ms,
+        "p95_ms": timings.p95_ms,
+        "max_ms": timings.max_ms,
+    }
+
+
 def run_store_bench(
     *,
     patients: int,
@@ -411,6 +436,9 @@ def run_store_bench(
             )
             for kind in SEARCHES
         }
+        record = time_records(
+            store, settings, seed=seed, first=first, patients=patients, count=searches
+        )
     finally:
         store.close()
     load_after = os.getloadavg()
@@ -435,6 +463,7 @@ def run_store_bench(
         },
         "load": loaded,
         "searches": timed,
+        "record": record,
         "memory": {
             "peak_rss_mb": peak_rss_mb(),
             "rss_mb_at_each_tenth": slice_rss,
@@ -457,6 +486,14 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "pass": per_second >= TARGET_WRITES_PER_SECOND,
         }
     ]
+    targets.append(
+        {
+            "name": "hub record p95 (ms)",
+            "target": f"< {TARGET_RECORD_P95_MS:g}",
+            "value": results["record"]["p95_ms"],
+            "pass": results["record"]["p95_ms"] < TARGET_RECORD_P95_MS,
+        }
+    )
     for name, figures in results["searches"].items():
         targets.append(
             {
@@ -531,6 +568,12 @@ def format_report(results: dict[str, Any], *, data_dir_note: str = "") -> str:
         ]
         if s["empty"]:
             lines.append(f"      {s['empty']} found nothing, e.g. {s['empty_examples']}")
+    record, t = results["record"], targets["hub record p95 (ms)"]
+    lines += [
+        f"  hub record <nhs number>  ({record['records']:,} records: read, summarised, drawn)",
+        f"      p50 {record['p50_ms']:.2f}  p95 {record['p95_ms']:.2f}  max {record['max_ms']:.2f}"
+        f"   target p95 {t['target']}  {_verdict(t['pass'])}",
+    ]
     memory = results["memory"]
     writer_peaks = loaded["writer_peak_rss_mb"]
     lines += [

@@ -8,6 +8,8 @@ Patient is re-pointed at the survivor, except:
 - AuditEvents and Provenances: the audit trail and the record of where data came from say
   what happened at the time, and are never rewritten;
 - other Patients: their `link`s are the history of earlier merges;
+- the retired Patient's derived CareTeam and Flags (hub.derived): they are ended with it, and
+  the survivor's are worked out again from the sources re-pointed to it;
 - versioned references (`Patient/1/_history/2`): they name a version, which stays true.
 """
 
@@ -29,7 +31,7 @@ Resource = dict[str, Any]
 BusinessKey = tuple[str, str, str]
 """(resource type, identifier system, identifier value)."""
 
-NOT_REPOINTED = frozenset({"Patient", "AuditEvent", "Provenance"})
+NOT_REPOINTED = frozenset({"Patient", "AuditEvent", "Provenance", "CareTeam", "Flag"})
 
 
 @dataclass

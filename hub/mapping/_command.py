@@ -49,16 +49,18 @@ def mappings_command() -> None:
     "--dir", "directory", type=click.Path(path_type=Path, file_okay=False), help=_DIR_HELP
 )
 def check_command(directory: Path | None) -> None:
-    """Compile every mapping, part and value map; name the file, line and key of each problem."""
+    """Compile every mapping, part, value map and table; name the file, line and key of each
+    problem."""
     mappings = _mappings(directory)
     problems = mappings.check()
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
-    names, maps = mappings.names(), mappings.value_maps() if not problems else []
     if problems:
         click.echo(f"{len(problems)} problem(s) in {mappings.display(mappings.root)}", err=True)
         sys.exit(1)
-    click.echo(f"ok: {len(names)} mappings and {len(maps)} value maps are well formed")
+    names, maps, tables = mappings.names(), mappings.value_maps(), mappings.tables()
+    counts = f"{len(names)} mappings, {len(maps)} value maps and {len(tables)} tables"
+    click.echo(f"ok: {counts} are well formed")
 
 
 @mappings_command.command("list")

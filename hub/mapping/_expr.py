@@ -66,6 +66,7 @@ class CompileEnv:
     fmt: FormatLike
     variables: set[str]
     value_map: Callable[[str], Any]
+    table: Callable[[str], Any]
     resources: Mapping[str, bool]  # id -> can be referenced (not produced per item)
     private: frozenset[str] = frozenset()
     constants: Mapping[str, list[Any]] = field(default_factory=dict)  # the globals' values

@@ -8,11 +8,13 @@ runs for every record. Literal arguments are therefore worked out once, not per 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import statistics
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from hub.fhir import nhs_number_is_valid, normalise_postcode
@@ -277,6 +279,27 @@ def _map(args: list[Expr], env: CompileEnv) -> Step:
     return run
 
 
+@_pipe("lookup")
+def _lookup(args: list[Expr], env: CompileEnv) -> Step:
+    _arity(args, 2)
+    name, column = _literal_texts(args)
+    table = env.table(name)
+    if column not in table.columns:
+        known = ", ".join(sorted(table.columns))
+        raise ExpressionError(f"table {name!r} has no column {column!r} (columns: {known})")
+
+    def run(values: list[Any], ctx: Ctx) -> list[Any]:
+        found = []
+        for value in values:
+            row = table.row(_text(value))
+            text = row.get(column, "").strip() if row is not None else ""
+            if text:
+                found.append(text)
+        return found
+
+    return run
+
+
 def _coding_part(part: str) -> Callable[[list[Expr], CompileEnv], Step]:
     def factory(args: list[Expr], env: CompileEnv) -> Step:
         _arity(args, 0)
@@ -291,6 +314,14 @@ for _part in ("code", "display", "system"):
     PIPE[_part] = _coding_part(_part)
 
 
+@_pipe("get")
+def _get(args: list[Expr], env: CompileEnv) -> Step:
+    """`get('reference')`: one named part of each object (a Reference `ref` made, a Coding)."""
+    _arity(args, 1)
+    (part,) = _literal_texts(args)
+    return _coding_part(part)([], env)
+
+
 def _nhs_digits(text: str) -> str:
     return re.sub(r"[\s-]", "", text)
 
@@ -301,6 +332,9 @@ PIPE["invalid_nhs_number"] = _each_text(
 )
 
 PIPE["postcode"] = _each_text(normalise_postcode)
+# A short stable key made from text that must not itself appear in an identifier (a relative's
+# name): 16 hex digits of its SHA-256.
+PIPE["hash"] = _each_text(lambda t: hashlib.sha256(t.encode()).hexdigest()[:16])
 
 
 def _to_int(value: Any) -> int:
@@ -550,9 +584,17 @@ def _if(args: list[Expr], env: CompileEnv) -> Run:
 
 
 def conditional_reference(resource_type: str, system: str, value: str) -> dict[str, str]:
-    """A reference by business identifier, resolved by the store inside a transaction."""
+    """A reference by business identifier, resolved by the store inside a transaction: a
+    search URL, so `+`, `&`, `#`, `%` and spaces in the identifier are percent-encoded (a `+`
+    would read as a space: a time zone offset in a key, `...T11:20:00+01:00`) and `\\ | , $`
+    escaped as FHIR search values are."""
     escaped = re.sub(r"([\\|,$])", r"\\\1", value)
-    return {"reference": f"{resource_type}?identifier={system}|{escaped}"}
+    token = f"{quote(system, safe=_QUERY_SAFE)}|{quote(escaped, safe=_QUERY_SAFE)}"
+    return {"reference": f"{resource_type}?identifier={token}"}
+
+
+# Characters left as they are in a search value: all but those with a meaning in a query string.
+_QUERY_SAFE = "/:@!$'()*,;=|\\~-._"
 
 
 @_term("ref")

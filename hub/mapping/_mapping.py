@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -17,7 +17,8 @@ from hub.sources import SourceError, SourceFormat, SourceRecord, source_format
 from ._expr import CompileEnv, Ctx, Expr, FieldError, truthy
 from ._functions import PIPE, TERM
 from ._model import MappingFile, PartFile, ResourceRule
-from ._records import MappedRecord, MappedResource
+from ._records import Keep, MappedRecord, MappedResource
+from ._tables import Table, TableFile
 from ._template import Build, TemplateCompiler
 from ._valuemaps import ValueMap, ValueMapFile
 from ._yaml import Loc, MappingConfigError, YamlDoc, format_loc, load_yaml
@@ -70,6 +71,7 @@ class MappingSet:
         self._mappings: dict[str, Mapping] = {}
         self._parts: dict[str, tuple[YamlDoc, Loc]] = {}
         self._maps: dict[Path, ValueMap] = {}
+        self._tables: dict[Path, Table] = {}
         self._globals: dict[str, list[Any]] | None = None
 
     def refresh(self) -> bool:
@@ -91,7 +93,9 @@ class MappingSet:
             parts = relative.parts
             if len(parts) < 2 or any(p.startswith(("_", ".")) for p in parts):
                 continue
-            if parts[0] in ("maps", "parts") or "maps" in parts[:-1] or "examples" in parts[:-1]:
+            if parts[0] in ("maps", "parts", "tables") or {"maps", "tables", "examples"} & set(
+                parts[:-1]
+            ):
                 continue
             found.append(relative.with_suffix("").as_posix())
         return sorted(found)
@@ -145,6 +149,36 @@ class MappingSet:
     def _map_paths(self) -> list[Path]:
         return sorted(p for p in self.root.rglob("*.yaml") if p.parent.name == "maps")
 
+    def table(self, mapping_name: str, name: str) -> Table:
+        source = mapping_name.split("/")[0]
+        for path in (
+            self.root / source / "tables" / f"{name}.yaml",
+            self.root / "tables" / f"{name}.yaml",
+        ):
+            if path.is_file():
+                return self._load_table(path)
+        raise KeyError(f"no table {name!r} in {source}/tables/ or tables/")
+
+    def _table_paths(self) -> list[Path]:
+        return sorted(p for p in self.root.rglob("*.yaml") if p.parent.name == "tables")
+
+    def tables(self) -> list[Table]:
+        """Every lookup table in the folder."""
+        return [self._load_table(path) for path in self._table_paths()]
+
+    def _load_table(self, path: Path) -> Table:
+        if path not in self._tables:
+            doc = load_yaml(path, self.display(path))
+            rows = doc.data.get("rows") if isinstance(doc.data, dict) else None
+            for index, row in enumerate(rows if isinstance(rows, list) else ()):
+                for column, value in row.items() if isinstance(row, dict) else ():
+                    if not isinstance(value, str):
+                        # YAML reads W1: 1 as a number and yes as true; a table holds text.
+                        raise doc.error(("rows", index, column), f"{value!r} must be quoted text")
+            spec = _validated(doc, TableFile)
+            self._tables[path] = Table(path.stem, spec)
+        return self._tables[path]
+
     def _load_map(self, path: Path) -> ValueMap:
         if path not in self._maps:
             doc = load_yaml(path, self.display(path))
@@ -175,6 +209,11 @@ class MappingSet:
                 self._load_map(path)
             except MappingConfigError as exc:
                 problems.append(exc)
+        for path in self._table_paths():
+            try:
+                self._load_table(path)
+            except MappingConfigError as exc:
+                problems.append(exc)
         return problems
 
 
@@ -186,6 +225,7 @@ class _ResourcePlan:
     system: Expr
     value: Expr
     body: Build
+    keep: tuple[Keep, ...]
 
 
 class Mapping:
@@ -203,6 +243,7 @@ class Mapping:
             variables={*mappings.globals(), *spec.let},
             constants={k: v for k, v in mappings.globals().items() if k not in spec.let},
             value_map=lambda n: self._value_map(mappings, n, used),
+            table=lambda n: self._table(mappings, n, used),
             resources={rule.id: rule.each is None for rule in spec.resources},
             private=frozenset(spec.private),
             pipe_functions=PIPE,
@@ -235,6 +276,15 @@ class Mapping:
             else None
         )
         self._plans = [self._plan(compiler, doc, i, rule) for i, rule in enumerate(spec.resources)]
+        self._warnings = [
+            (
+                self._optional(compiler, doc, ("warnings", i, "when"), warning.when),
+                self._expression_or_constant(
+                    compiler, doc, ("warnings", i, "message"), warning.message
+                ),
+            )
+            for i, warning in enumerate(spec.warnings)
+        ]
         self._instructions = [
             self._instruction(compiler, doc, i, inst) for i, inst in enumerate(spec.instructions)
         ]
@@ -255,6 +305,16 @@ class Mapping:
             raise ExpressionError(str(exc.args[0])) from None
         used.append(value_map.name.encode() + repr(value_map.spec).encode())
         return value_map
+
+    def _table(self, mappings: MappingSet, name: str, used: list[bytes]) -> Table:
+        from ._expr import ExpressionError
+
+        try:
+            table = mappings.table(self.name, name)
+        except KeyError as exc:
+            raise ExpressionError(str(exc.args[0])) from None
+        used.append(table.name.encode() + repr(table.spec).encode())
+        return table
 
     def _expression_or_constant(
         self, compiler: TemplateCompiler, doc: YamlDoc, loc: Loc, text: str
@@ -278,10 +338,25 @@ class Mapping:
             elements_of(rule.type)
         except KeyError:
             raise doc.error((*loc, "type"), f"{rule.type!r} is not an R4 resource type") from None
+        if rule.placeholder and (rule.type == "Patient" or rule.keep):
+            # Patients are identity's to create; kept items accumulate onto what is stored.
+            raise doc.error(
+                (*loc, "placeholder"),
+                f"a {rule.type} with `keep` cannot be a placeholder"
+                if rule.keep
+                else "a Patient cannot be a placeholder",
+            )
         template: dict[str, Any] = dict(rule.set)
         if rule.use:
             template = {"$use": rule.use, **template}
         body = compiler.object(doc, (*loc, "set"), template, rule.type, rule.type, whole=True)
+        for number, kept in enumerate(rule.keep):
+            spec = elements_of(rule.type).get(kept.element)
+            if spec is None or not spec.is_list:
+                raise doc.error(
+                    (*loc, "keep", number, "element"),
+                    f"{kept.element!r} is not a list element of {rule.type}",
+                )
         return _ResourcePlan(
             rule=rule,
             when=self._optional(compiler, doc, (*loc, "when"), rule.when),
@@ -293,6 +368,7 @@ class Mapping:
                 compiler, doc, (*loc, "key", "value"), rule.key.value
             ),
             body=body,
+            keep=tuple(Keep(k.element, k.timeline) for k in rule.keep),
         )
 
     def _instruction(self, compiler: TemplateCompiler, doc: YamlDoc, index: int, inst: Any):
@@ -345,17 +421,25 @@ class Mapping:
         for kind, when, body in self._instructions:
             if when is None or truthy(_run(when, ctx, errors, f"instruction {kind}")):
                 outcome.instructions.extend({"kind": kind, **made} for made in body(ctx, errors))
+        for when, message in self._warnings:
+            if truthy(_run(when, ctx, errors, "warning")):
+                text = _first_text(_run(message, ctx, errors, "warning message"))
+                if text and text not in outcome.warnings:
+                    outcome.warnings.append(text)
         if check is not None and not errors:
             for made in outcome.resources:
                 errors.extend(f"{made.type}: {problem}" for problem in check(made.resource))
         if errors:
             outcome.resources.clear()
             outcome.instructions.clear()
+            outcome.warnings.clear()
         return outcome
 
     def _produce(self, plan: _ResourcePlan, ctx: Ctx, source: str, outcome: MappedRecord) -> None:
         rule, errors = plan.rule, outcome.errors
-        if plan.when is not None and not truthy(_run(plan.when, ctx, errors, f"{rule.type} when")):
+        # With `each:`, `when:` tests each item (`@`); without, the record.
+        when_each = plan.each is not None and plan.when is not None
+        if not when_each and not self._wanted(plan, ctx, errors):
             return
         items = (
             [ctx.item] if plan.each is None else _run(plan.each, ctx, errors, f"{rule.type} each")
@@ -363,6 +447,8 @@ class Mapping:
         saved = (ctx.item, ctx.index)
         for index, item in enumerate(items, 1):
             ctx.item, ctx.index = item, index
+            if when_each and not self._wanted(plan, ctx, errors):
+                continue
             system = _first_text(_run(plan.system, ctx, errors, f"{rule.type} key system"))
             value = _first_text(_run(plan.value, ctx, errors, f"{rule.type} key value"))
             if not system or not value:
@@ -377,8 +463,34 @@ class Mapping:
                 ctx.keys[rule.id] = (rule.type, system, value)
             body = plan.body(ctx, errors)
             resource = _finish(rule.type, body[0] if body else {}, system, value, source)
-            outcome.resources.append(MappedResource(rule.type, system, value, resource))
+            made = MappedResource(rule.type, system, value, resource, plan.keep, rule.placeholder)
+            _add(outcome.resources, made)
         ctx.item, ctx.index = saved
+
+    @staticmethod
+    def _wanted(plan: _ResourcePlan, ctx: Ctx, errors: list[str]) -> bool:
+        return plan.when is None or truthy(_run(plan.when, ctx, errors, f"{plan.rule.type} when"))
+
+
+def _add(resources: list[MappedResource], made: MappedResource) -> None:
+    """One resource per key in a record: a second one with the same key (two NK1 segments
+    for one person) is combined with the first, never written twice."""
+    for index, earlier in enumerate(resources):
+        if (earlier.type, earlier.system, earlier.value) == (made.type, made.system, made.value):
+            resources[index] = replace(earlier, resource=_combine(earlier.resource, made.resource))
+            return
+    resources.append(made)
+
+
+def _combine(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """List elements gain the second's items they lack; any other element keeps the first's."""
+    combined = dict(first)
+    for key, value in second.items():
+        if key not in combined:
+            combined[key] = value
+        elif isinstance(combined[key], list) and isinstance(value, list):
+            combined[key] = combined[key] + [v for v in value if v not in combined[key]]
+    return combined
 
 
 def _finish(

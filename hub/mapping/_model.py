@@ -18,6 +18,16 @@ class KeySpec(_Strict):
     value: str
 
 
+class KeepRule(_Strict):
+    """A list element whose items accumulate across records (see mappings/README.md, "Kept
+    items"): an item with an `id` stays until a record sends one with the same id."""
+
+    element: str
+    # Items with this extension url form a timeline: one without an end ends when the next
+    # begins (their period is `valuePeriod`, or that of their `period` sub-extension).
+    timeline: str | None = None
+
+
 class ResourceRule(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     type: str
@@ -25,12 +35,24 @@ class ResourceRule(_Strict):
     when: str | None = None
     each: str | None = None
     use: str | None = None
+    keep: list[KeepRule] = Field(default_factory=list)
+    # Written only while no resource has this key (a conditional create): it stands in for a
+    # resource another source owns, which replaces it whenever that source sends it.
+    placeholder: bool = False
     set: dict[str, Any] = Field(default_factory=dict)
 
 
 class Withhold(_Strict):
     when: str
     reason: str
+
+
+class RecordWarning(_Strict):
+    """Something about a record worth reporting that does not stop it (an unknown label kept
+    as text): `message` is a constant or an expression."""
+
+    when: str
+    message: str
 
 
 class Instruction(BaseModel):
@@ -50,6 +72,7 @@ class MappingFile(_Strict):
     order_by: str | None = None
     private: list[str] = Field(default_factory=list)
     withhold: Withhold | None = None
+    warnings: list[RecordWarning] = Field(default_factory=list)
     let: dict[str, str] = Field(default_factory=dict)
     resources: list[ResourceRule] = Field(default_factory=list)
     instructions: list[Instruction] = Field(default_factory=list)

@@ -17,22 +17,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+from urllib.parse import unquote
 
+import orjson
+
+from hub.derived import affects
 from hub.fhir import (
     DateFormatError,
     FhirError,
     ResourceGone,
     ResourceNotFound,
+    format_instant,
     instant_ms,
     map_references,
     now_ms,
 )
 from hub.identity import IDENTITY_LOCK, IdentityResolver, PatientPlan, demographics
-from hub.mapping import SOURCE_BASE, MappedRecord, MappedResource, Mapping
+from hub.mapping import SOURCE_BASE, MappedRecord, MappedResource, Mapping, merge_kept
 from hub.state import Database
 from hub.store import FhirStore
 
 from ._clocks import ResourceClocks, resource_key
+from ._derived import DerivedStep
 from ._inbox import InboxItem
 from ._outcomes import GroupRefused, Rejected, Waiting, Withheld, is_transient
 from ._provenance import mapping_policy, provenance, provenance_id
@@ -88,10 +94,8 @@ class Ready:
         return frozenset(tokens)
 
     def tokens(self) -> set[str]:
-        """What the record touches: its people, its resources and the consents it needs. Two
-        records that share none can be written in either order, so together."""
+        """The people the record touches and the consents it needs."""
         tokens = set(self.person_tokens)
-        tokens.update(resource_key(m.type, m.system, m.value) for m in self.mapped.resources)
         tokens.update(
             resource_key("Consent", i["consent"]["system"], i["consent"]["value"])
             for i in self.mapped.instructions
@@ -99,20 +103,34 @@ class Ready:
         )
         return tokens
 
+    def writes(self) -> dict[str, bytes]:
+        """The resources the record writes: key -> a digest of the content."""
+        return {
+            resource_key(m.type, m.system, m.value): hashlib.blake2b(
+                orjson.dumps(m.resource, option=orjson.OPT_SORT_KEYS), digest_size=16
+            ).digest()
+            for m in self.mapped.resources
+        }
+
 
 def groups(ready: Iterable[Ready]) -> Iterator[list[Ready]]:
-    """Consecutive records that share nothing, up to GROUP_MAX; a merge always alone (it
-    re-points resources no token names)."""
+    """Consecutive records that can be written in either order, so together, up to
+    GROUP_MAX: they touch no person and need no consent in common, and write no resource
+    differently (many visits name one place: the same Location, written alike, is no
+    conflict). A merge is always alone (it re-points resources no token names)."""
     group: list[Ready] = []
     seen: set[str] = set()
+    written: dict[str, bytes] = {}
     for record in ready:
-        tokens = record.tokens()
+        tokens, writes = record.tokens(), record.writes()
+        clash = tokens & seen or any(written.get(k, d) != d for k, d in writes.items())
         alone = bool(record.retired)
-        if group and (alone or len(group) >= GROUP_MAX or tokens & seen or group[0].retired):
+        if group and (alone or len(group) >= GROUP_MAX or clash or group[0].retired):
             yield group
-            group, seen = [], set()
+            group, seen, written = [], set(), {}
         group.append(record)
         seen |= tokens
+        written.update(writes)
     if group:
         yield group
 
@@ -121,6 +139,9 @@ def groups(ready: Iterable[Ready]) -> Iterator[list[Ready]]:
 class _Prepared:
     ready: Ready
     plans: list[PatientPlan]
+    touched: dict[str, Any]
+    """The patients whose derived resources the record may change: id -> the Patient it
+    writes, or None."""
     written_keys: list[str]
     source_time: int | None
     entries: list[dict[str, Any]]
@@ -136,6 +157,7 @@ class RecordApplier:
         self._db = db
         self._identity = identity
         self._clocks = ResourceClocks(db)
+        self._derived = DerivedStep(store)
 
     def apply(
         self,
@@ -177,8 +199,9 @@ class RecordApplier:
                     if is_transient(exc):
                         raise
                     results[index] = exc
-            entries = [entry for _, ready in prepared for entry in ready.entries]
+            entries = _without_repeats([e for _, ready in prepared for e in ready.entries])
             if entries:
+                entries += self._derived_entries([ready for _, ready in prepared], entries)
                 self._write(entries, len(prepared))
             with self._db.transaction() as tx:
                 for index, ready in prepared:
@@ -190,6 +213,29 @@ class RecordApplier:
                     on_applied(ready.ready, ready.applied)
                     results[index] = ready.applied
         return [r for r in results if r is not None]
+
+    def _derived_entries(
+        self, prepared: list[_Prepared], entries: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Once per patient the group touches (two records may name one person by different
+        identifiers), dated by the latest record about them."""
+        patients: dict[str, Any] = {}
+        latest: dict[str, tuple[int, str]] = {}
+        for ready in prepared:
+            when = ready.source_time or now_ms()
+            text = ready.ready.mapped.timestamp or format_instant(when)
+            for patient_id, patient in ready.touched.items():
+                patients[patient_id] = patient or patients.get(patient_id)
+                latest[patient_id] = max(latest.get(patient_id, (when, text)), (when, text))
+        at = {patient_id: text for patient_id, (_, text) in latest.items()}
+        # Not placeholders: a conditional create leaves a resource that has the key as it is.
+        written = [
+            e["resource"]
+            for e in entries
+            if e["resource"]["resourceType"] not in ("Patient", "Provenance")
+            and "ifNoneExist" not in e["request"]
+        ]
+        return self._derived.entries(patients, written, at)
 
     def _write(self, entries: list[dict[str, Any]], records: int) -> None:
         try:
@@ -221,15 +267,20 @@ class RecordApplier:
             )
             for index, made in enumerate(patients)
         ]
-        others = [made for made in mapped.resources if made.type != "Patient"]
+        others = [m for m in mapped.resources if m.type != "Patient" and not m.placeholder]
         keys = {resource_key(m.type, m.system, m.value): m for m in others}
         with self._db.transaction(readonly=True) as tx:
             stale = self._clocks.stale(tx, dict.fromkeys(keys, source_time))
-        fresh = [m for key, m in keys.items() if key not in stale]
+        writes = [
+            (made, resource)
+            for key, made in keys.items()
+            if (resource := self._to_write(made, stale=key in stale)) is not None
+        ]
+        fresh = [made for made, _ in writes]
         known = _patient_references(plans)
         written = {(m.type, m.system, m.value) for m in fresh}
         entries = [entry for plan in plans for entry in plan.entries_except(written)]
-        entries.extend(self._entry(made, known) for made in fresh)
+        entries.extend(self._entry(made, known, resource) for made, resource in writes)
         # What the record is about, as its Provenance names it: what it writes, and the Patients
         # it confirms without changing them (a contact for someone known: no PUT of them).
         targets = [entry.get("fullUrl") or entry["request"]["url"] for entry in entries]
@@ -237,10 +288,12 @@ class RecordApplier:
         if targets and self._written_already(ready):
             entries = []  # the store has it all: only the hub state is to catch up
         elif targets:
+            entries = self._with_placeholders(entries, mapped, known)
             entries.append(self._provenance_entry(ready.item, ready.mapping, mapped, targets))
         return _Prepared(
             ready=ready,
             plans=plans,
+            touched=_touched(plans, known) if any(affects(e["resource"]) for e in entries) else {},
             written_keys=[k for k in keys if k not in stale],
             source_time=source_time,
             entries=entries,
@@ -297,14 +350,50 @@ class RecordApplier:
             if found[0].get("status") != "active":
                 raise Withheld("consent to share is not active (never given or withdrawn)")
 
-    def _entry(self, made: MappedResource, known: dict[str, str]) -> dict[str, Any]:
-        optional = made.type == "Consent" and made.resource.get("status") != "active"
-        resource = self._resolve_patients(made.resource, known, optional=optional)
+    def _to_write(self, made: MappedResource, *, stale: bool) -> dict[str, Any] | None:
+        """The resource to write for `made`, None for nothing: a stale record writes nothing,
+        unless its mapping keeps items that the stored resource lacks (`merge_kept`)."""
+        if not made.keep:
+            return None if stale else made.resource
+        found = self._store.search(
+            made.type, [("identifier", f"{made.system}|{made.value}"), ("_total", "none")]
+        ).matches
+        return merge_kept(made, found[0] if found else None, stale=stale)
+
+    def _entry(
+        self, made: MappedResource, known: dict[str, str], resource: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        resource = made.resource if resource is None else resource
+        optional = made.type == "Consent" and resource.get("status") != "active"
         return {
             "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-            "resource": resource,
-            "request": {"method": "PUT", "url": made.conditional_url},
+            "resource": self._resolve_patients(resource, known, optional=optional),
+            "request": made.request(),
         }
+
+    def _with_placeholders(
+        self, entries: list[dict[str, Any]], mapped: MappedRecord, known: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """The record's placeholders (conditional creates) before its entries, which refer to
+        them by fullUrl: in a transaction that names the new resource, or the one that has the
+        key already. Not among the Provenance's targets: the record does not write them when
+        their owner's resource is there."""
+        stand_ins = {
+            made.conditional_url: self._entry(made, known)
+            for made in mapped.resources
+            if made.placeholder
+        }
+        if not stand_ins:
+            return entries
+
+        def to_stand_in(reference: str) -> str | None:
+            stand_in = stand_ins.get(reference)
+            return stand_in["fullUrl"] if stand_in else None
+
+        return [*stand_ins.values()] + [
+            {**entry, "resource": map_references(entry["resource"], to_stand_in)}
+            for entry in entries
+        ]
 
     def _resolve_patients(
         self, resource: dict[str, Any], known: dict[str, str], *, optional: bool
@@ -317,7 +406,7 @@ class RecordApplier:
         def literal(reference: str) -> str | None:
             if not reference.startswith(_PATIENT_QUERY):
                 return None
-            token = reference.removeprefix(_PATIENT_QUERY)
+            token = _patient_token(reference)
             if token not in known:
                 known[token] = self._find_patient(token)
             if not known[token]:
@@ -362,9 +451,33 @@ class RecordApplier:
         }
 
 
+def _without_repeats(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The group's entries without the writes that repeat an earlier one (same request, same
+    resource: records that name one place), references to their fullUrl made to the one
+    kept: a transaction must not write one resource twice."""
+    kept: dict[bytes, dict[str, Any]] = {}
+    renamed: dict[str, str] = {}
+    for entry in entries:
+        found = kept.setdefault(orjson.dumps([entry["request"], entry["resource"]]), entry)
+        if found is not entry and "fullUrl" in entry:
+            renamed[entry["fullUrl"]] = found["fullUrl"]
+    if not renamed:
+        return entries
+    return [
+        {**entry, "resource": map_references(entry["resource"], renamed.get)}
+        for entry in kept.values()
+    ]
+
+
 def _bucket(token: str) -> int:
     """A person token as a number; the state database says into how many locks they fall."""
     return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest())
+
+
+def _patient_token(reference: str) -> str:
+    """`system|value` of a `Patient?identifier=...` reference, as a search parameter value (the
+    reference is a URL: percent-encoded)."""
+    return unquote(reference.removeprefix(_PATIENT_QUERY))
 
 
 def _patient_queries(resource: dict[str, Any]) -> list[str]:
@@ -373,7 +486,7 @@ def _patient_queries(resource: dict[str, Any]) -> list[str]:
 
     def note(reference: str) -> None:
         if reference.startswith(_PATIENT_QUERY):
-            found.append(reference.removeprefix(_PATIENT_QUERY))
+            found.append(_patient_token(reference))
 
     map_references(resource, note)  # rewrites nothing: `note` gives no new value
     return found
@@ -386,6 +499,16 @@ def _patient_references(plans: list[PatientPlan]) -> dict[str, str]:
         for identifier in plan.resource.get("identifier", [])
         if identifier.get("system") and identifier.get("value")
     }
+
+
+def _touched(plans: list[PatientPlan], known: dict[str, str]) -> dict[str, Any]:
+    """The patients a record is about, by id: with the Patient it writes, else None."""
+    touched: dict[str, Any] = {
+        reference.removeprefix("Patient/"): None for reference in known.values() if reference
+    }
+    touched.update((plan.patient_id, plan.resource) for plan in plans)
+    touched.update((m.retired_id, m.retired) for plan in plans for m in plan.merges if m.retired_id)
+    return touched
 
 
 def _time_ms(mapped: MappedRecord) -> int | None:
@@ -434,4 +557,6 @@ def _outcome(
     merged = [m.retired_id for plan in plans for m in plan.merges if m.retired_id]
     if merged:
         outcome["merged"] = merged
+    if mapped.warnings:
+        outcome["warnings"] = mapped.warnings  # what did not stop it: `hub inbox` shows them
     return outcome

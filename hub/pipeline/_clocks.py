@@ -53,6 +53,9 @@ class ResourceClocks:
         tx.executemany(
             "INSERT INTO resource_clocks (resource_key, source_time_ms, inbox_id) VALUES (?, ?, ?)"
             " ON CONFLICT (resource_key) DO UPDATE"
-            " SET source_time_ms = excluded.source_time_ms, inbox_id = excluded.inbox_id",
+            " SET source_time_ms = excluded.source_time_ms, inbox_id = excluded.inbox_id"
+            # Never back: records of one group may write one resource (alike) in any order.
+            " WHERE resource_clocks.source_time_ms IS NULL"
+            " OR excluded.source_time_ms >= resource_clocks.source_time_ms",
             [(key, source_time_ms, inbox_id) for key in keys],
         )

@@ -382,10 +382,16 @@ class Inbox:
         mapping: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        *,
+        with_warnings: bool = False,
     ) -> builtins.list[InboxItem]:
-        """Items, newest first, optionally of one status and one mapping."""
+        """Items, newest first, optionally of one status and one mapping; `with_warnings`:
+        only those whose outcome reports warnings (mapped, with something worth a look)."""
         where: builtins.list[str] = ["1 = 1"]
         params: builtins.list[Any] = []
+        if with_warnings:
+            where.append("outcome LIKE ?")
+            params.append('%"warnings":%')
         if status is not None:
             where.append("status = ?")
             params.append(ItemStatus(status).value)

@@ -105,6 +105,34 @@ def deadletters_command(mapping: str | None, limit: int, as_json: bool) -> None:
         click.echo(f"(newest {len(items)} of {total}; --limit shows more)")
 
 
+@click.command("warnings")
+@click.option("--mapping", "-m", default=None, help="Only this mapping's (e.g. vcse/clients).")
+@click.option(
+    "--limit", "-n", type=click.IntRange(1), default=50, show_default=True, help="Show at most N."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
+def warnings_command(mapping: str | None, limit: int, as_json: bool) -> None:
+    """List applied records whose mapping reported something worth a look.
+
+    A warning did not stop its record: for example a VCSE ethnicity label that is not an NHS
+    ethnic category (kept as text, not coded) or a point of care missing from the table of
+    points of care. Newest first. Mend the table or value map, then re-send or `hub replay`.
+    """
+    with _open_inbox() as inbox:
+        items = inbox.list(ItemStatus.APPLIED, mapping=mapping, limit=limit, with_warnings=True)
+    if as_json:
+        click.echo(orjson.dumps([_warned(item) for item in items]).decode())
+        return
+    if not items:
+        click.echo("no warnings" + (f" for {mapping}" if mapping else ""))
+        return
+    rows = [
+        [str(item.id), item.mapping, f"{item.origin}:{item.line}", "; ".join(_warnings(item))]
+        for item in items
+    ]
+    click.echo(_table(["id", "mapping", "origin:line", "warnings"], rows))
+
+
 @click.command("replay")
 @click.argument("ids", nargs=-1, type=click.IntRange(1))
 @click.option("--all", "replay_all", is_flag=True, help="Every dead letter (of --mapping).")
@@ -159,6 +187,21 @@ def _dead_letter(item: InboxItem) -> dict[str, Any]:
         "attempts": item.attempts,
         "error": item.last_error,
         "duplicates": item.duplicates,
+    }
+
+
+def _warnings(item: InboxItem) -> list[str]:
+    return list((item.outcome or {}).get("warnings", []))
+
+
+def _warned(item: InboxItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "mapping": item.mapping,
+        "origin": item.origin,
+        "line": item.line,
+        "record": (item.outcome or {}).get("record"),
+        "warnings": _warnings(item),
     }
 
 

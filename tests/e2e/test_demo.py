@@ -35,7 +35,13 @@ def test_the_demo_shows_one_persons_record_across_all_sources(tmp_path: Path) ->
     assert "linked by demographics (client C-000418)" in text
     assert "RV5A000777 (merged by A40) now finds" in text
     assert "nothing shared, as it must be" in text
-    assert "Inbox: 32 applied, 2 withheld" in text
+    assert "Inbox: 38 applied, 2 withheld" in text
+    # It ends with `hub record` for Thomas Reilly, read over the FHIR API: a member since his
+    # caseload ended, his guest-bed stay (not a hospital admission) and his carer.
+    record = text[text.index("hub record 9990000026") :]
+    assert "Member of the 24/7 centre" in record
+    assert "Guest bed at the centre (step-up stay)" in record
+    assert "Carer                Mairead Reilly" in record
     # A second run starts again from an empty record: the same figures, not doubled.
     again: list[str] = []
     run_demo(settings, again.append, keep_running=False)

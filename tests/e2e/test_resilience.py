@@ -82,7 +82,7 @@ def provenance_targets(settings: HubSettings) -> dict[str, set[tuple[str, ...]]]
             if resource_type == "Provenance":
                 provenance = store.read("Provenance", id)
                 found[id] = {
-                    business_key(store.read(*t["reference"].split("/")))
+                    business_key(store.read(*t["reference"].split("/")), store)
                     for t in provenance["target"]
                 }
         return found

@@ -8,82 +8,29 @@ listener, every other example file through POST /ingest/{mapping}, in the demo's
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from hub.app import create_app
-from hub.demo import FEEDS
-from hub.listeners import send_messages
-from hub.mapping import SOURCE_BASE, MappingSet
+from hub.mapping import SOURCE_BASE
 from hub.settings import REPOSITORY, HubSettings
-from hub.sources import SourceRecord
 from tests._server import running_hub
+from tests.e2e._example_hub import ExampleHub, ack_code, example_messages
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 MRN = "https://fhir.hub.example/Id/RV5/mrn"
 MAPPINGS = REPOSITORY / "mappings"
 
 
-class Hub:
+class Hub(ExampleHub):
     """The running hub and what the tests need to reach it."""
-
-    def __init__(self, url: str, app: Any) -> None:
-        self.url = url
-        self.app = app
-        self.http = httpx.Client(base_url=url, timeout=30)
-
-    @property
-    def inbox(self) -> Any:
-        return self.app.state.inbox
-
-    def mllp(self, messages: list[bytes]) -> list[bytes]:
-        return send_messages("127.0.0.1", self.app.state.mllp.port, messages)
-
-    def ingest(self, mapping: str, body: bytes) -> dict[str, Any]:
-        response = self.http.post(f"/ingest/{mapping}", content=body)
-        assert response.status_code == 202, response.text
-        return response.json()
-
-    def settle(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.inbox.pending_count():
-            assert time.monotonic() < deadline, f"inbox still busy: {self.inbox.counts()}"
-            time.sleep(0.05)
-
-    def search(self, resource_type: str, **params: str) -> list[dict[str, Any]]:
-        params = {k.replace("__", "."): v for k, v in params.items()}
-        response = self.http.get(f"/fhir/{resource_type}", params={"_count": "200", **params})
-        assert response.status_code == 200, response.text
-        return [
-            e["resource"]
-            for e in response.json().get("entry", [])
-            if e["search"]["mode"] == "match"
-        ]
-
-    def patient(self, system: str, value: str) -> dict[str, Any]:
-        found = self.search("Patient", identifier=f"{system}|{value}")
-        assert len(found) == 1, f"{len(found)} Patients with {value}"
-        return found[0]
 
     def about(self, resource_type: str, patient: dict[str, Any]) -> list[dict[str, Any]]:
         field = "patient" if resource_type == "Consent" else "subject"
         return self.search(resource_type, **{field: f"Patient/{patient['id']}"})
-
-
-def example_messages(file: str) -> list[bytes]:
-    mapping = MappingSet(MAPPINGS).get("slam-epr/adt")
-    with (MAPPINGS / file).open("rb") as stream:
-        return [r.raw for r in mapping.format.read(stream, file) if isinstance(r, SourceRecord)]
-
-
-def ack_code(ack: bytes) -> str:
-    msa = next(s for s in ack.decode().replace("\n", "\r").split("\r") if s.startswith("MSA"))
-    return msa.split("|")[1]
 
 
 def hub_settings(data_dir: Path, **overrides: Any) -> HubSettings:
@@ -98,14 +45,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     app = create_app(settings)
     with running_hub(settings, app=app) as url:
         running = Hub(url, app)
-        for feed in FEEDS:
-            body = (MAPPINGS / feed.file).read_bytes()
-            if feed.via == "mllp":
-                acks = running.mllp(example_messages(feed.file))
-                assert [ack_code(a) for a in acks] == ["AA"] * len(acks)
-            else:
-                running.ingest(feed.mapping, body)
-            running.settle()
+        running.send_every_feed()
         yield running
 
 

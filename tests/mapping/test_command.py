@@ -179,6 +179,22 @@ def test_publish_writes_concept_maps_and_profiles_to_the_store_once(
         store.close()
 
 
+def test_publish_writes_the_real_profiles_with_their_search_parameters(tmp_path, monkeypatch):
+    from hub.settings import HubSettings
+    from hub.store import open_store
+
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "data"))
+    assert "new" in _invoke("mappings", "publish").output
+    store = open_store(HubSettings())
+    try:
+        page = store.search("SearchParameter", [("code", "legal-status"), ("base", "Encounter")])
+        assert [r["expression"].split("'")[1] for r in page.matches] == [
+            "https://fhir.hub.example/StructureDefinition/legal-status-period"
+        ]
+    finally:
+        store.close()
+
+
 def test_list_shows_each_mapping_with_its_format_and_a_broken_one_as_broken(write, mappings):
     write("vcse/sessions.yaml", GOOD)
     write("vcse/clients.yaml", GOOD.replace("format: csv", "format: xls"))

@@ -109,11 +109,21 @@ def _value(write, mappings: MappingSet, expression: str, record: dict[str, Any])
         ("=concat(a, '/', b)", {"a": "A"}, []),  # a missing part: no half-made identifier
         ("=list(a, b, a)", {"a": "A", "b": "B"}, ["A", "B", "A"]),
         ("=v | @.k", {"v": [{"k": "1"}, {"k": "2"}]}, ["1", "2"]),
+        ("=v | get('k')", {"v": [{"k": "1"}, {"j": "2"}, "k"]}, ["1"]),
         ("='it''s'", {}, ["it's"]),
     ],
 )
 def test_function(write, mappings, expression, record, expected):
     assert _value(write, mappings, expression, record) == expected
+
+
+def test_hash_is_a_short_stable_key_that_does_not_show_the_text(write, mappings):
+    (key,) = _value(write, mappings, "=v | hash", {"v": "REILLY^MAIREAD"})
+    assert len(key) == 16 and set(key) <= set("0123456789abcdef")
+    assert "REILLY" not in key
+    assert _value(write, mappings, "=v | hash", {"v": "REILLY^MAIREAD"}) == [key]
+    assert _value(write, mappings, "=v | hash", {"v": "REILLY^MARY"}) != [key]
+    assert _value(write, mappings, "=v | hash", {}) == []
 
 
 def test_map_code_display_and_system(write, mappings):

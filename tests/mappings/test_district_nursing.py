@@ -64,7 +64,9 @@ def _plans(*rows: str) -> list[MappedRecord]:
 
 def _one(record: MappedRecord, resource_type: str) -> dict:
     assert record.ok, record.errors
-    (found,) = [r.resource for r in record.resources if r.type == resource_type]
+    (found,) = [
+        r.resource for r in record.resources if r.type == resource_type and not r.placeholder
+    ]
     return found
 
 
@@ -257,7 +259,7 @@ def test_running_the_same_visit_again_gives_identical_resources():
 
 def test_care_plan_is_found_by_its_id_and_points_at_the_patient_by_nhs_number():
     (record,) = _plans(_plan("nhs_number", "999 000 0026"))
-    (made,) = record.resources
+    (made,) = [r for r in record.resources if not r.placeholder]
     plan = made.resource
     assert plan["identifier"] == [{"system": DN_CAREPLAN_ID, "value": "DNCP-1"}]
     assert plan["subject"] == {"reference": f"Patient?identifier={NHS}|9990000026"}
@@ -324,11 +326,18 @@ def test_care_plan_without_goals_has_no_contained_or_goal():
     assert "contained" not in plan and "goal" not in plan
 
 
-def test_epr_plan_is_a_logical_reference_to_the_trusts_care_plan():
+def test_care_plan_is_based_on_the_trusts_care_plan_by_its_business_identifier():
     (record,) = _plans(PLAN)
     assert _one(record, "CarePlan")["basedOn"] == [
-        {"type": "CarePlan", "identifier": {"system": EPR_CAREPLAN_ID, "value": "CP-1"}}
+        {"reference": f"CarePlan?identifier={EPR_CAREPLAN_ID}|CP-1"}
     ]
+    # Until the trust sends that plan, a placeholder with its key stands in for it.
+    (stand_in,) = [r for r in record.resources if r.placeholder]
+    assert (stand_in.type, stand_in.system, stand_in.value) == ("CarePlan", EPR_CAREPLAN_ID, "CP-1")
+    assert stand_in.resource["status"] == "unknown"
+    (no_trust_plan,) = _plans(_plan("epr_plan_id", ""))
+    assert "basedOn" not in _one(no_trust_plan, "CarePlan")
+    assert not any(r.placeholder for r in no_trust_plan.resources)
 
 
 def test_review_date_is_kept_as_the_next_review_due_extension():

@@ -386,7 +386,7 @@ def test_careplan_context_becomes_encounter_by_the_consultations_key():
     )
     assert careplan["encounter"] == {
         "reference": f"Encounter?identifier={HUB_ID}/G85901/encounter"
-        "|9990000018/2026-03-20T09:10:00+00:00"
+        "|9990000018/2026-03-20T09:10:00%2B00:00"  # a URL: the offset's `+` encoded
     }
     assert "context" not in careplan
 
@@ -464,7 +464,7 @@ def test_questionnaire_context_and_parent_become_encounter_and_part_of():
     response = _one(_map(_bundle(_encounter(), parent, stu3)), "QuestionnaireResponse")
     assert response["encounter"] == {
         "reference": f"Encounter?identifier={HUB_ID}/G85901/encounter"
-        "|9990000018/2026-03-20T09:10:00+00:00"
+        "|9990000018/2026-03-20T09:10:00%2B00:00"  # a URL: the offset's `+` encoded
     }
     assert response["partOf"] == [
         {

@@ -1,4 +1,5 @@
-"""slam-epr/adt: the trust EPR's HL7 v2.4 ADT feed (sources README 1a) to Patient and Encounter.
+"""slam-epr/adt: the trust EPR's HL7 v2.4 ADT feed (sources README 1a) to Patient and Encounter
+(the care model's Location, legal status and RelatedPerson: test_slam_epr_care_model.py).
 
 Each test maps a few synthetic messages through the real mapping in mappings/ and checks specific
 facts, independently of the worked examples; every produced resource is also checked as valid R4
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from hub.mapping import MappedRecord
+from tests.mappings._hl7 import OKAFOR_IDS
+from tests.mappings._hl7 import message as _message
 from tests.mappings._mapped import map_bytes
 
 HUB_ID = "https://fhir.hub.example/Id"
@@ -25,73 +28,6 @@ VERIFICATION_EXTENSION = (
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
 )
 PATIENT_123 = {"reference": f"Patient?identifier={MRN_SYSTEM}|RV5A000123"}
-
-OKAFOR_IDS = "9990000018^^^NHS^NH~RV5A000123^^^RV5^MR"
-CLINICIAN = "C1234567^MENSAH^KWAME^^^DR"
-
-
-def _fields(segment: str, values: dict[int, str]) -> str:
-    fields = [segment] + [""] * max(values)
-    for number, value in values.items():
-        fields[number] = value
-    return "|".join(fields)
-
-
-def _message(
-    event: str = "A04",
-    *,
-    control: str = "RV5-1",
-    made: str = "20260412093000",
-    recorded: str | None = "20260412093000",
-    pid: dict[int, str] | None = None,
-    pd1: str | None = "PD1|||LADYWELL MEDICAL CENTRE^^G85901|G8123456^PATEL^RAJ",
-    pv1: dict[int, str] | None = None,
-    extra: tuple[str, ...] = (),
-    mrg: str | None = None,
-) -> list[str]:
-    """One ADT message as segments: Adaeze Okafor's A04 at the centre unless told otherwise."""
-    structure = {"A03": "ADT_A03", "A28": "ADT_A05", "A31": "ADT_A05", "A40": "ADT_A39"}
-    segments = [
-        f"MSH|^~\\&|SLAM-EPR|RV5|SEL-HUB|SEL-INT|{made}||ADT^{event}^"
-        f"{structure.get(event, 'ADT_A01')}|{control}|P|2.4|||AL|NE||UNICODE UTF-8",
-        f"EVN|{event}|{recorded or ''}",
-        _fields(
-            "PID",
-            {
-                1: "1",
-                3: OKAFOR_IDS,
-                5: "OKAFOR^ADAEZE^NGOZI^^MS",
-                7: "19850314",
-                8: "F",
-                11: "Flat 3^12 Brockley Rise^LONDON^^SE4 2AB^GBR^H",
-                13: "07700 900123^PRN^CP",
-                22: "N",
-                **(pid or {}),
-            },
-        ),
-    ]
-    if pd1:
-        segments.append(pd1)
-    if mrg:
-        segments.append(f"MRG|{mrg}")
-    if pv1 is not None:
-        segments.append(
-            _fields(
-                "PV1",
-                {
-                    1: "1",
-                    2: "O",
-                    3: "HEATHER-CLOSE^^^RV5",
-                    7: CLINICIAN,
-                    10: "MHC",
-                    19: "V0000501^^^RV5^VN",
-                    44: "20260412093000",
-                    **pv1,
-                },
-            )
-        )
-    segments.extend(extra)
-    return segments
 
 
 def _map(*messages: list[str], file: str = "adt.hl7", ending: str = "\r") -> list[MappedRecord]:
@@ -346,20 +282,18 @@ def test_lf_and_crlf_segment_endings_give_the_same_result_as_cr(ending: str):
     assert actual == expected
 
 
-def test_unknown_segments_nk1_zmh_and_segments_after_pv1_are_ignored():
+def test_unknown_segments_and_segments_after_pv1_are_ignored():
     plain = _resources(_message("A01", pv1={2: "I"}))
     noisy = _message(
         "A01",
         pv1={2: "I"},
         extra=(
             "PV2|||^Assessment",
-            "ZMH|1|02^Formally detained under Mental Health Act Section 2^MHA-LS|20260409040000",
             "ZU1|1|NOT-KNOWN",
             "OBX|1|ST|NOTE^Note^L||Not for the shared record",
         ),
     )
     noisy.insert(3, "ZXY|1|SOMETHING LOCAL")
-    noisy.insert(5, "NK1|1|DÍAZ^LUCÍA|MTH^Mother^HL70063||07700 900789||NP^Nominated person^L")
     assert _resources(noisy) == plain
 
 
@@ -372,6 +306,7 @@ def test_mapping_the_same_message_again_gives_identical_resources():
     ]
     assert [m.conditional_url for m in first.resources] == [
         f"Patient?identifier={MRN_SYSTEM}|RV5A000123",
+        f"Location?identifier={HUB_ID}/RV5/point-of-care|HEATHER-CLOSE",
         f"Encounter?identifier={VISIT_SYSTEM}|V0000501",
     ]
 

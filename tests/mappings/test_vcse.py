@@ -207,10 +207,19 @@ def test_known_ethnicity_label_is_coded_and_kept_as_written(mappings):
     }
 
 
-def test_unknown_ethnicity_label_is_kept_as_text_and_never_guessed(mappings):
+def test_unknown_ethnicity_label_is_kept_as_text_never_guessed_and_reported(mappings):
     (record,) = run(mappings, "vcse/clients", CLIENTS_HEADER, client_row(ethnicity="Black British"))
     (extension,) = only(record, "Patient")["extension"]
     assert extension["valueCodeableConcept"] == {"text": "Black British"}
+    (warning,) = record.warnings
+    assert "not an NHS ethnic category label" in warning and "kept as text" in warning
+
+
+def test_a_known_label_or_a_withdrawn_client_reports_nothing_about_ethnicity(mappings):
+    known = client_row("C-1", ethnicity="African")
+    withdrawn = client_row("C-2", ethnicity="Black British", withdrawn="05/04/2026")
+    records = run(mappings, "vcse/clients", CLIENTS_HEADER, known, withdrawn)
+    assert [r.warnings for r in records] == [[], []]
 
 
 def test_blank_ethnicity_gives_no_extension(mappings):

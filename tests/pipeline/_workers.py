@@ -198,13 +198,18 @@ def versions(store: FhirStore) -> dict[tuple[str, str], int]:
     return found
 
 
-def business_key(resource: dict[str, Any]) -> tuple[str, ...]:
+def business_key(resource: dict[str, Any], store: FhirStore | None = None) -> tuple[str, ...]:
     """What names a resource whatever run wrote it: its identifiers (all of them, sorted), its
     id for a Provenance (inbox-N), its content for a Patient a merge retired (which gave its
-    identifiers to the survivor)."""
+    identifiers to the survivor), and for a derived CareTeam or Flag (identified by its
+    Patient's id, which each run draws anew) its code and its Patient's key, read in `store`."""
     resource_type = resource["resourceType"]
     if resource_type == "Provenance":
         return (resource_type, resource["id"])
+    if resource_type in ("CareTeam", "Flag") and store is not None:
+        patient = store.read(*resource["subject"]["reference"].split("/"))
+        code = resource.get("code", {}).get("coding", [{}])[0].get("code", "")
+        return (resource_type, code, *business_key(patient))
     found = resource.get("identifier") or []
     found = [found] if isinstance(found, dict) else found  # 0..1 in some types
     identifiers = sorted(f"{i.get('system')}|{i.get('value')}" for i in found)
@@ -218,7 +223,7 @@ def business_keys(store: FhirStore) -> dict[tuple[str, ...], int]:
     """`versions(store)`, each resource named by its `business_key`."""
     keyed: dict[tuple[str, ...], int] = {}
     for (resource_type, id), count in versions(store).items():
-        key = business_key(store.read(resource_type, id))
+        key = business_key(store.read(resource_type, id), store)
         assert key not in keyed, f"two resources are {key}"
         keyed[key] = count
     return keyed

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from hub.cli import main
 from hub.pipeline import Inbox, NewItem
 from hub.state import Database
+from tests.pipeline._workers import Pipeline, example, hub_settings, open_parts
 
 Run = Callable[..., Result]
 RECEIVED = 1_767_268_800.0  # 2026-01-01 12:00:00 UTC
@@ -152,3 +153,30 @@ def test_the_commands_name_a_database_they_cannot_open(
         )
         assert "s3cret" not in result.output
     assert time.monotonic() - started < 30
+
+
+def test_hub_warnings_lists_applied_records_whose_mapping_warned(
+    run: Run, state_url: str, tmp_path: Path
+) -> None:
+    header, adaeze = example("vcse/examples/clients.csv").decode().splitlines()[:2]
+    unknown = adaeze.replace("Black or Black British - African", "Afro-Caribbean")
+    pipeline = Pipeline(open_parts(hub_settings(tmp_path / "data", state_url)))
+    try:
+        assert run("warnings").output == "no warnings\n"
+        [warned] = pipeline.add(
+            "vcse/clients", f"{header}\r\n{unknown}\r\n".encode(), "clients.csv"
+        )
+        pipeline.add("vcse/clients", f"{header}\r\n{adaeze}\r\n".encode(), "clients-2.csv")
+        assert [status for _, status in pipeline.run()] == ["applied", "applied"]
+    finally:
+        pipeline.close()
+    result = run("warnings")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["id", "mapping", "origin:line", "warnings"]
+    assert len(lines) == 2 and lines[1].startswith(f"{warned}   vcse/clients  clients.csv:2")
+    assert "ethnicity is not an NHS ethnic category label" in lines[1]
+    assert "Afro-Caribbean" not in result.output  # the label is personal data
+    [shown] = orjson.loads(run("warnings", "--json").output)
+    assert shown["id"] == warned and shown["record"] == "clients.csv line 2 (LEW-MIND/C-000417)"
+    assert run("warnings", "--mapping", "slam-epr/adt").output == "no warnings for slam-epr/adt\n"
