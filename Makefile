@@ -37,17 +37,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP) ## Install, feed the example sources through the hub, show the shared record, keep serving it
 	$(BIN)/hub demo
 
-test: $(STAMP) test-services ## Install the dev environment and run the whole suite: ruff check, ruff format --check, pytest
+test: $(STAMP) test-services ## Install the dev environment and run the whole suite (conformance on the embedded store and on HAPI): ruff check, ruff format --check, pytest
 	@status=0; \
 	echo "--- ruff check"; $(BIN)/ruff check . || status=1; \
 	echo "--- ruff format --check"; $(BIN)/ruff format --check . || status=1; \
-	echo "--- pytest"; $(BIN)/pytest $(PYTEST_ARGS) || status=1; \
+	echo "--- pytest"; HUB_TEST_FHIR_URL=$$(bash scripts/hapi url) $(BIN)/pytest $(PYTEST_ARGS) || status=1; \
 	exit $$status
 
-# PostgreSQL for the hub's state (the tests run every state test on SQLite and PostgreSQL):
-# installed when missing (apt-get, as root), started on 127.0.0.1:54329 from .hub-data/postgres.
-test-services: ## Start the services the tests need: PostgreSQL (scripts/postgres start)
+# PostgreSQL for the hub's state (the tests run every state test on SQLite and PostgreSQL), and
+# HAPI FHIR on it for the conformance suite's remote backend (scripts/hapi: built with Maven the
+# first time, started on 127.0.0.1:8090). Each is installed and started only when missing.
+test-services: ## Start the services the tests need: PostgreSQL and HAPI FHIR (scripts/postgres, scripts/hapi)
 	@url=$$(bash scripts/postgres start); echo "test-services: PostgreSQL at $$url"
+	@url=$$(bash scripts/hapi start); echo "test-services: HAPI FHIR at $$url"
 
 lint: $(STAMP) ## Check the code without changing it: ruff check and ruff format --check
 	$(BIN)/ruff check .
@@ -69,7 +71,8 @@ bench-mllp: $(STAMP) ## Benchmark MLLP ingestion end to end: hub bench mllp (ACK
 bench-ingest: $(STAMP) ## Benchmark file ingestion: hub bench ingest (1,000,000 CSV rows, peak memory)
 	$(BIN)/hub bench ingest $(BENCH_ARGS)
 
-clean: ## Stop the test PostgreSQL; remove .venv, .hub-data and caches (nothing tracked by git)
+clean: ## Stop the test HAPI FHIR and PostgreSQL; remove .venv, .hub-data, .build and caches (nothing tracked by git)
+	-@bash scripts/hapi stop
 	-@bash scripts/postgres stop
 	rm -rf $(VENV) .hub-data .pytest_cache .ruff_cache .build hub.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -4,6 +4,11 @@ Every resource is validated before it is sent, so invalid input never reaches th
 server's refusals come back as `FhirError`s with its status and OperationOutcome. Transient
 failures are retried with exponential backoff, but a request the server may already have
 applied is repeated only when repeating it cannot apply it twice.
+
+Where HAPI FHIR (the reference server) departs from FHIR R4, the hub answers as the
+specification says: a date without a time is sent as the instant at its edge, `ap` on a date as
+the two comparisons it means, `_id:missing` and `_lastUpdated:missing` are answered here, a
+failed If-Match is a 412, and `$everything` never returns another patient's record.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from hub.fhir import (
     Unprocessable,
     UpstreamUnavailable,
     VersionConflict,
+    date_range,
+    format_instant,
     is_valid_id,
     validate_resource,
 )
@@ -52,7 +59,7 @@ from ._protocol import (
     SearchParams,
     WriteOutcome,
 )
-from ._query import QueryParser, SearchQuery
+from ._query import DATE_PREFIXES, QueryParser, SearchQuery, split_values
 from ._search_params import SearchParameterRegistry
 
 logger = logging.getLogger(__name__)
@@ -153,7 +160,11 @@ class RemoteStore:
             raise InvalidRequest("An update needs the resource's id", expression=["id"])
         headers = {"If-Match": f'W/"{_version(if_match)}"'} if if_match else {}
         response = self._call(
-            "PUT", _instance_path(resource_type, id), body=resource, headers=headers
+            "PUT",
+            _instance_path(resource_type, id),
+            body=resource,
+            headers=headers,
+            if_match=bool(if_match),
         )
         return _write_outcome(response, resource_type, id)
 
@@ -206,14 +217,15 @@ class RemoteStore:
                     f"The FHIR server answered a batch of {len(sendable)} entries with "
                     f"{len(returned)}",
                 )
-            for (index, _, _), answer in zip(sendable, returned, strict=True):
-                answers[index] = answer
+            for (index, entry, _), answer in zip(sendable, returned, strict=True):
+                answers[index] = _precondition_answer(answer) if entry.if_match else answer
         return response_bundle("batch", [answers[i] for i in range(len(raws))])
 
     def _send_bundle(self, bundle: Resource, kind: str) -> Resource:
         entries = read_bundle(bundle, self._registry, expected_type=kind)
         idempotent = all(_entry_is_idempotent(e) for e in entries)
-        response = self._call("POST", "", body=bundle, idempotent=idempotent)
+        if_match = any(e.if_match for e in entries)
+        response = self._call("POST", "", body=bundle, idempotent=idempotent, if_match=if_match)
         return _json_body(response)
 
     # --- reads --------------------------------------------------------------------------------
@@ -256,8 +268,14 @@ class RemoteStore:
     ) -> SearchPage:
         self._check_type(resource_type)
         query = self._parser.parse(resource_type, params, strict=strict)
-        bundle = _json_body(self._call("GET", resource_type, params=_server_params(query)))
-        page = _search_page(bundle, resource_type, query.count, query.offset)
+        if _asks_for_missing_id_or_last_updated(query):
+            # Every resource has an id and a lastUpdated: nothing matches (HAPI answered
+            # `_id:missing=true` with every resource).
+            page = SearchPage(resource_type, [], total=0, offset=query.offset, count=query.count)
+        else:
+            server_params = _server_params(query, self._registry)
+            bundle = _json_body(self._call("GET", resource_type, params=server_params))
+            page = _search_page(bundle, resource_type, query.count, query.offset)
         page.params = query.params
         page.warnings = [w.to_fhir() for w in query.warnings] + page.warnings
         if query.summary == "count":
@@ -267,11 +285,45 @@ class RemoteStore:
     def everything(
         self, patient_id: str, *, count: int = MAX_PAGE_SIZE, offset: int = 0
     ) -> SearchPage:
+        """The server's `$everything` without other patients' records, paged here: HAPI also
+        returns what a resource of this record refers to in another patient's record (an
+        AuditEvent naming both patients brings the other's Encounter)."""
         self._check_type("Patient")
         count = min(max(count, 0), MAX_PAGE_SIZE)
+        record = [r for r in self._everything_of(patient_id) if self._in_record(r, patient_id)]
+        page = SearchPage("Patient", record[offset : offset + count], total=len(record))
+        page.offset, page.count = offset, count
+        page.has_next = offset + count < len(record)
+        return page
+
+    def _everything_of(self, patient_id: str) -> list[Resource]:
+        """Every resource the server's `$everything` answers with, all pages."""
         path = f"{_instance_path('Patient', patient_id)}/$everything"
-        bundle = _json_body(self._call("GET", path, params=_paging(count, offset)))
-        return _search_page(bundle, "Patient", count, offset)
+        found: list[Resource] = []
+        while True:
+            params = _paging(MAX_PAGE_SIZE, len(found))
+            bundle = _json_body(self._call("GET", path, params=params))
+            page = _search_page(bundle, "Patient", MAX_PAGE_SIZE, len(found))
+            found += page.matches + page.includes
+            if not page.has_next or not page.matches + page.includes:
+                return list({(r["resourceType"], r.get("id")): r for r in found}.values())
+
+    def _in_record(self, resource: Resource, patient_id: str) -> bool:
+        """Whether `resource` belongs to the patient's record: the patient, anything in its
+        compartment, or a resource of a type no patient's compartment holds (an
+        Organization, a Practitioner)."""
+        resource_type = resource.get("resourceType", "")
+        if resource_type == "Patient" and resource.get("id") == patient_id:
+            return True
+        codes = self._registry.patient_compartment(resource_type)
+        if not codes:
+            return True
+        for code in codes:
+            param = self._registry.get(resource_type, code)
+            values = param.values(resource) if param is not None else []
+            if any(v.resource_type == "Patient" and v.id == patient_id for v in values):
+                return True
+        return False
 
     # --- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -310,8 +362,12 @@ class RemoteStore:
         body: Resource | None = None,
         headers: dict[str, str] | None = None,
         idempotent: bool = True,
+        if_match: bool = False,
     ) -> httpx.Response:
-        """Send with retries; return a 2xx response or raise the server's error."""
+        """Send with retries; return a 2xx response or raise the server's error.
+
+        `if_match`: the request holds a version precondition, so a 409 means it failed: 412
+        (FHIR R4 http.html#concurrency), which HAPI answers as 409."""
         headers = dict(headers or {})
         if method != "GET":
             headers.update(_PREFER)
@@ -322,7 +378,7 @@ class RemoteStore:
         )
         response = self._send(request, idempotent=idempotent)
         if not response.is_success:
-            raise _server_error(response)
+            raise _server_error(response, if_match=if_match)
         return response
 
     def _send(self, request: httpx.Request, *, idempotent: bool) -> httpx.Response:
@@ -398,13 +454,62 @@ def _paging(count: int, offset: int) -> list[tuple[str, str]]:
     return [("_count", str(count)), ("_offset", str(offset))]
 
 
-def _server_params(query: SearchQuery) -> list[tuple[str, str]]:
-    """The recognised parameters and paging; `_sort` keeps only the keys that were understood."""
-    params = [(name, value) for name, value in query.params if name != "_sort"]
+def _server_params(query: SearchQuery, registry: SearchParameterRegistry) -> list[tuple[str, str]]:
+    """The recognised parameters and paging; `_sort` keeps only the keys that were understood;
+    date values in the form whose answer is the specification's (`_spelled_out_dates`)."""
+    params: list[tuple[str, str]] = []
+    for name, value in query.params:
+        if name == "_sort" or name in _ALWAYS_PRESENT:
+            continue  # `_sort` follows; `...:missing=false` constrains nothing
+        param = registry.get(query.resource_type, name)
+        if param is not None and param.type == "date":
+            params += [(name, v) for v in _spelled_out_dates(value)]
+        else:
+            params.append((name, value))
     sort = ",".join(f"{'-' if key.descending else ''}{key.code}" for key in query.sort)
     if sort:
         params.append(("_sort", sort))
     return params + _paging(query.count, query.offset)
+
+
+_ALWAYS_PRESENT = ("_id:missing", "_lastUpdated:missing")
+
+
+def _asks_for_missing_id_or_last_updated(query: SearchQuery) -> bool:
+    return any(name in _ALWAYS_PRESENT and value == "true" for name, value in query.params)
+
+
+def _spelled_out_dates(value: str) -> list[str]:
+    """One date parameter's value as the value(s) to send, ANDed (FHIR R4 search.html#prefix).
+
+    HAPI compares a month or a year given to `ge`/`le` by its far end (`ge2024-05` misses what
+    happened in May), a day given to `_lastUpdated` `lt`/`eb` by its end, and refuses `ap`. A
+    date without a time is therefore sent as the instant at its edge, which HAPI compares
+    rightly: `lt2024-05` -> `lt2024-05-01T00:00:00.000Z` and `gt2024-05` ->
+    `gt2024-05-31T23:59:59.999Z` (likewise `eb`, `sa`) mean what the original means, and so do
+    `lt2024-06-01T00:00:00.000Z` with `gt2024-04-30T23:59:59.999Z` for `ap2024-05`. For
+    `ge2024-05` -> `ge2024-05-01T00:00:00.000Z` (and `le` at the other end) HAPI answers as it
+    does for a day: what overlaps May or later, which also takes a period that begins before May
+    and ends within it, where the specification says "after May, or within it" (an OR of two
+    comparisons, which HAPI refuses for dates).
+    """
+    texts = split_values(value)
+    if len(texts) == 1 and texts[0].startswith("ap"):
+        low, high = date_range(texts[0][2:])
+        # Overlaps the range: starts before its end and ends after its start.
+        return [f"lt{format_instant(high)}", f"gt{format_instant(low - 1)}"]
+    return [",".join(_spelled_out_date(text) for text in texts)]
+
+
+def _spelled_out_date(text: str) -> str:
+    prefix = text[:2] if text[:2] in DATE_PREFIXES else ""
+    body = text[len(prefix) :]
+    if prefix in ("", "eq", "ne", "ap") or "T" in body:
+        return text  # what is compared as a whole, or a time HAPI compares rightly
+    low, high = date_range(body)
+    if prefix in ("ge", "lt", "eb"):
+        return prefix + format_instant(low)  # from its start on, or before it
+    return prefix + format_instant(high - 1)  # gt, le, sa: after its end, or up to it
 
 
 def _entry_is_idempotent(entry: BundleEntry) -> bool:
@@ -455,15 +560,25 @@ def _json_body(response: httpx.Response) -> Resource:
     return body
 
 
-def _server_error(response: httpx.Response) -> FhirError:
-    status = response.status_code
+def _server_error(response: httpx.Response, *, if_match: bool = False) -> FhirError:
+    answered = response.status_code
+    status = 412 if if_match and answered == 409 else answered
+    why = " (its If-Match version is not the current one)" if status != answered else ""
     error = _ERRORS.get(status, partial(FhirError, status))(
-        f"FHIR server answered {_where(response.request)} with HTTP {status}"
+        f"FHIR server answered {_where(response.request)} with HTTP {answered}{why}"
     )
     issues = _outcome_issues(_json_or_none(response))
     if issues:
         error.issues = issues
     return error
+
+
+def _precondition_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """A batch entry's answer when the entry had an If-Match: its 409 is a failed precondition."""
+    response = answer.get("response") or {}
+    if not str(response.get("status", "")).startswith("409"):
+        return answer
+    return {**answer, "response": {**response, "status": "412 Precondition Failed"}}
 
 
 def _outcome_issues(body: Any) -> list[Issue]:

@@ -282,6 +282,13 @@ def three_encounters(api: Api, system: str) -> dict[str, Written]:
         ("gt2024-05-21", {"stay", "open"}),
         ("ge2024-05-23", {"open"}),
         ("ge2025", {"open"}),
+        ("ge2024-05", {"stay", "open"}),  # within May, or after it
+        ("le2024-05", {"appointment", "stay"}),  # before May, or within it
+        ("lt2024-05-20", {"appointment"}),
+        # ap: the period overlaps the value
+        ("ap2024-05-21", {"stay"}),
+        ("ap2024", {"appointment", "stay", "open"}),
+        ("ap2023", set()),
         # datetimes, to the second
         ("lt2024-03-10T09:30:00Z", {"appointment"}),
         ("lt2024-03-10T09:00:00Z", set()),

@@ -163,6 +163,37 @@ def test_412_on_if_match_conflict(store: RemoteStore, server: respx.MockRouter) 
     assert str(raised.value) == "Version 3 is not current (5)"
 
 
+def test_409_on_if_match_is_the_412_fhir_says(store: RemoteStore, server: respx.MockRouter) -> None:
+    """HAPI answers a stale If-Match with 409; FHIR R4 (http.html#concurrency) says 412."""
+    server.put("/Patient/p1").respond(
+        409, json=outcome("conflict", "HAPI-0989: version 3 is not current"), headers=FHIR_JSON
+    )
+
+    with pytest.raises(PreconditionFailed) as raised:
+        store.update(stored(), if_match="3")
+
+    assert raised.value.status == 412
+
+
+@pytest.mark.parametrize(
+    ("sent_date", "server_gets"),
+    [
+        # A date without a time is the whole day, month or year: sent as the instant at which
+        # that span begins (or ends), so every server compares the same span.
+        ("ge2024-05", ["ge2024-05-01T00:00:00.000Z"]),
+        ("le2024", ["le2024-12-31T23:59:59.999Z"]),
+        # `ap` is sent as the two comparisons it means here.
+        ("ap2024", ["lt2025-01-01T00:00:00.000Z", "gt2023-12-31T23:59:59.999Z"]),
+    ],
+)
+def test_partial_dates_are_sent_as_the_instants_they_span(
+    store: RemoteStore, server: respx.MockRouter, sent_date: str, server_gets: list[str]
+) -> None:
+    route = server.get("/Encounter").respond(200, json=bundle(total=0))
+    store.search("Encounter", [("date", sent_date)])
+    assert sent(route).url.params.get_list("date") == server_gets
+
+
 def test_conditional_update_puts_criteria_on_type_url(
     store: RemoteStore, server: respx.MockRouter
 ) -> None:
@@ -383,14 +414,18 @@ def test_summary_count_reports_total_only(store: RemoteStore, server: respx.Mock
 def test_everything_gets_the_patient_compartment(
     store: RemoteStore, server: respx.MockRouter
 ) -> None:
-    encounter = {"resourceType": "Encounter", "id": "e1"}
+    encounter = {"resourceType": "Encounter", "id": "e1", "subject": {"reference": "Patient/p1"}}
+    # A server may add resources of other patients' compartments (HAPI does): left out.
+    other = {"resourceType": "Encounter", "id": "e2", "subject": {"reference": "Patient/p2"}}
     route = server.get("/Patient/p1/$everything").respond(
-        200, json=bundle({"resource": stored()}, {"resource": encounter}, total=2)
+        200,
+        json=bundle({"resource": stored()}, {"resource": encounter}, {"resource": other}, total=3),
     )
 
     page = store.everything("p1", count=50, offset=0)
 
-    assert sent(route).url.params["_count"] == "50"
+    # The hub reads the server's pages itself, to leave out the other patients' resources.
+    assert (sent(route).url.params["_count"], sent(route).url.params["_offset"]) == ("1000", "0")
     assert [r["id"] for r in page.matches] == ["p1", "e1"]
     assert (page.total, page.has_next) == (2, False)
 
