@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.fhir import PreconditionFailed
+from hub.fhir import InvalidRequest, PreconditionFailed
 from tests.conformance._api import Api
 from tests.conformance._examples import IDENTIFIED_TYPES, changed, content, example
 
@@ -73,6 +73,23 @@ def test_conditional_create_matches_on_every_criterion(api: Api, system: str) ->
 
     assert other.status == 201
     assert len(by_identifier(api, "Patient", system)) == 2
+
+
+@pytest.mark.parametrize("write", ["create", "update"])
+def test_a_conditional_write_that_would_create_what_its_criteria_cannot_find_is_refused(
+    api: Api, system: str, write: str
+) -> None:
+    """Created, it could never be found by the same criteria: every replay would make another.
+    HAPI refuses it (HAPI-0929), and so does the embedded store."""
+    resource = example("Patient", system)  # identifier system|1
+    with pytest.raises(InvalidRequest):
+        if write == "create":
+            api.create(resource, if_none_exist=f"identifier={system}|2")
+        else:
+            api.conditional_update("Patient", f"identifier={system}|2", resource)
+
+    assert by_identifier(api, "Patient", system, "1") == []
+    assert by_identifier(api, "Patient", system, "2") == []
 
 
 # --- conditional update -------------------------------------------------------------------------

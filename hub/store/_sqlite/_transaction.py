@@ -188,15 +188,29 @@ def apply_entry(writer: Writer, entry: BundleEntry) -> WriteOutcome:
     """A single create, update or delete: the same steps as one entry of a transaction."""
     _settle_ids(writer, [entry])
     _resolve_conditional_references(writer, entry, final=True)
-    return _apply(writer, entry)
+    return _checked(writer, entry, _apply(writer, entry))
 
 
 def _write(writer: Writer, entry: BundleEntry, *, final: bool) -> dict[str, Any]:
     try:
         _resolve_conditional_references(writer, entry, final)
-        return write_response(_apply(writer, entry))
+        return write_response(_checked(writer, entry, _apply(writer, entry)))
     except FhirError as exc:
         raise _fail(entry, exc) from None
+
+
+def _checked(writer: Writer, entry: BundleEntry, outcome: WriteOutcome) -> WriteOutcome:
+    """A conditional create or update that created must have made a resource its criteria find:
+    one they cannot find is created again by every replay (HAPI refuses it too, HAPI-0929)."""
+    criteria = entry.if_none_exist if entry.method == "POST" else entry.criteria
+    if entry.method == "DELETE" or entry.matched or entry.id is not None or not criteria:
+        return outcome
+    if outcome.id not in writer.matching_ids(entry.resource_type, criteria):
+        raise InvalidRequest(
+            f"the {entry.resource_type} created does not meet its own criteria "
+            f"({entry.resource_type}?{criteria}), so they would never find it again"
+        )
+    return outcome
 
 
 def _apply(writer: Writer, entry: BundleEntry) -> WriteOutcome:
