@@ -124,19 +124,30 @@ def _open(path: Path, progress: Progress | None) -> Iterator[BinaryIO]:
     default=None,
     help="Processes applying the records, each on different people. Default: usable CPUs.",
 )
+@click.option(
+    "--retry-for",
+    type=click.FloatRange(0),
+    default=120.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to go on retrying records the FHIR server could not take (it is being "
+    "restarted, say) after the last record written; the rest stay in the inbox.",
+)
 def ingest_command(
     mapping: str,
     files: tuple[Path, ...],
     queue_only: bool,
     progress: bool | None,
     workers: int | None,
+    retry_for: float,
 ) -> None:
     """Store the records of FILE... (in MAPPING's source format) in the inbox, then process
     them: map, match the person, write to the store.
 
     MAPPING is a mapping's name, e.g. slam-epr/adt or vcse/clients (`hub mappings list`).
     Records sent before are recognised and not stored twice. Exits with status 1 when any
-    record failed; `hub deadletters` lists them.
+    record failed (`hub deadletters` lists them) or is still to be written because the FHIR
+    server did not take it in time (`hub work`, or a running `hub serve`, writes it later).
     """
     settings = HubSettings()
     try:
@@ -148,10 +159,13 @@ def ingest_command(
     for path, counts in summary.files.items():
         click.echo(f"{path}: {_stored(counts)}")
     processes = workers or len(os.sched_getaffinity(0))
-    outcome = None if queue_only else _process(settings, summary.accepted, show, processes)
+    outcome = None
+    if not queue_only:
+        outcome = _process(settings, summary.accepted, show, processes, retry_for)
+        outcome["unwritten"] = _still_to_write(settings)
     failed = summary.failed + (outcome or {}).get("failed", 0)
     click.echo(_final_line(summary, outcome, failed))
-    if failed:
+    if failed or (outcome or {}).get("unwritten"):
         sys.exit(1)
 
 
@@ -167,10 +181,22 @@ def _store_files(
         database.close()
 
 
-def _process(settings: HubSettings, expected: int, show: bool, processes: int) -> dict[str, int]:
+def _process(
+    settings: HubSettings, expected: int, show: bool, processes: int, retry_for: float
+) -> dict[str, int]:
     """Run the pipeline until nothing is left to do: what became of the items, by status."""
     with _progress(show, expected, "processing") as progress:
-        return run_pipeline_until_idle(settings, progress=progress, processes=processes)
+        return run_pipeline_until_idle(
+            settings, progress=progress, processes=processes, retry_for=retry_for
+        )
+
+
+def _still_to_write(settings: HubSettings) -> int:
+    database = open_database(settings.state_url)
+    try:
+        return Inbox(database).pending_count()
+    finally:
+        database.close()
 
 
 def _stored(counts: IngestCounts) -> str:
@@ -189,6 +215,12 @@ def _final_line(summary: IngestSummary, outcome: dict[str, int] | None, failed: 
     line += f"; {failed} failed"
     if failed:
         line += " (see `hub deadletters`)"
+    unwritten = (outcome or {}).get("unwritten", 0)
+    if unwritten:
+        line += (
+            f"; {unwritten} still to be written: the FHIR server did not take them "
+            "(`hub work` or a running `hub serve` goes on retrying; `hub inbox` counts them)"
+        )
     return line
 
 

@@ -371,6 +371,14 @@ class Inbox:
             counts.setdefault(mapping, {})[status] = count
         return counts
 
+    def next_due_ms(self) -> int | None:
+        """When the earliest pending item is due (ms since the epoch); None when none is."""
+        with self._db.transaction(readonly=True) as tx:
+            found = tx.execute(
+                "SELECT min(next_attempt_ms) FROM inbox_items WHERE status = 'pending'"
+            ).fetchone()
+        return found[0] if found else None
+
     def pending_count(self) -> int:
         """Items still to be processed: pending (due or not) and processing."""
         with self._db.transaction(readonly=True) as tx:

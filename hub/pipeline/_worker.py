@@ -15,6 +15,7 @@ import queue
 import random
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -259,18 +260,21 @@ def run_pipeline_until_idle(
     progress: Callable[[int], None] | None = None,
     store: FhirStore | None = None,
     processes: int = 1,
+    retry_for: float = 0.0,
 ) -> dict[str, int]:
     """Process everything due in the inbox, then return how the handled items ended
     (applied, withheld, waiting, failed; pending = to be retried later).
 
     With `processes` > 1 (and no `store` given), that many processes work at once, on
     different lanes: a file about many people is applied several times faster. `progress` is
-    told of every item, whichever process handled it."""
+    told of every item, whichever process handled it. `retry_for`: how long to wait, after
+    the last item handled, for items to be retried (a FHIR server that is restarting) before
+    giving up and leaving them in the inbox."""
     helpers = max(processes, 1) - 1 if store is None else 0
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited locks
     reports = context.Queue()
     started = [
-        context.Process(target=_drain_in_process, args=(settings, reports), daemon=True)
+        context.Process(target=_drain_in_process, args=(settings, reports, retry_for), daemon=True)
         for _ in range(helpers)
     ]
     for process in started:
@@ -280,36 +284,51 @@ def run_pipeline_until_idle(
         if progress is not None:
             progress(1)
 
-    counts = _drain(settings, store, tick)
+    counts = _drain(settings, store, tick, retry_for)
     _collect(started, reports, counts, progress)
     return dict(counts)
 
 
 def _drain(
-    settings: HubSettings, store: FhirStore | None, on_status: Callable[[str], None]
+    settings: HubSettings,
+    store: FhirStore | None,
+    on_status: Callable[[str], None],
+    retry_for: float = 0.0,
 ) -> Counter[str]:
-    """One worker, until nothing is due: how its items ended."""
+    """One worker, until nothing is due (nor will be within `retry_for` seconds of the last
+    item it handled): how its items ended."""
     parts = PipelineParts.open(settings, store=store)
     counts: Counter[str] = Counter()
+    last_handled = time.monotonic()
 
     def done(item: InboxItem, status: str) -> None:
+        nonlocal last_handled
+        last_handled = time.monotonic()
         counts[status] += 1
         on_status(status)
 
     try:
         worker = Worker(parts)
-        while worker.run_once(done):
-            pass
+        while True:
+            while worker.run_once(done):
+                pass
+            due = parts.inbox.next_due_ms()
+            if due is None:
+                break
+            wait = max(due / 1000 - time.time(), 0.05)
+            if time.monotonic() + wait > last_handled + retry_for:
+                break
+            time.sleep(min(wait, 1.0))
         parts.inbox.release(worker.name)
     finally:
         parts.close(store=store is None)
     return counts
 
 
-def _drain_in_process(settings: HubSettings, reports: Any) -> None:
+def _drain_in_process(settings: HubSettings, reports: Any, retry_for: float) -> None:
     """A helper process of run_pipeline_until_idle: each item's status, then None."""
     try:
-        _drain(settings, None, reports.put)
+        _drain(settings, None, reports.put, retry_for)
     finally:
         reports.put(None)
 

@@ -19,7 +19,7 @@ DN_CAREPLAN_ID = "https://fhir.hub.example/Id/RJ2/careplan"
 EPR_CAREPLAN_ID = "https://fhir.hub.example/Id/RV5/careplan"
 VISIT_TYPE = "https://fhir.hub.example/CodeSystem/dn-visit-type"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-BASED_ON = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.basedOn"
+BASED_ON = "https://fhir.hub.example/StructureDefinition/encounter-based-on-care-plan"
 REVIEW_DUE = "https://fhir.hub.example/StructureDefinition/careplan-next-review-due"
 
 VISITS_HEADER = (
