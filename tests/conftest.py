@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import httpx
 import psycopg
 import pytest
 
@@ -81,3 +82,39 @@ def with_search_path(url: str, schema: str) -> str:
     params = dict(parse_qsl(parts.query))
     params["options"] = f"{params.get('options', '')} -csearch_path={schema}".strip()
     return urlunsplit(parts._replace(query=urlencode(params, quote_via=quote)))
+
+
+# --- HAPI FHIR: HUB_TEST_FHIR_URL when set, else the native one `scripts/hapi start` builds and
+# starts (never skipped: the hub's HAPI settings must hold wherever HAPI runs) ---------------
+
+HAPI_START_TIMEOUT_SECONDS = 1200  # a fresh machine downloads HAPI from Maven Central first
+
+
+def _run_hapi_script(
+    *args: str, timeout: float = HAPI_START_TIMEOUT_SECONDS
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(Path(__file__).resolve().parents[1] / "scripts" / "hapi"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def hapi_url() -> str:
+    url = os.environ.get("HUB_TEST_FHIR_URL")
+    if url:
+        return url
+    result = _run_hapi_script("start")
+    if result.returncode != 0:
+        pytest.fail(f"scripts/hapi start failed:\n{result.stderr}", pytrace=False)
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def hapi(hapi_url: str) -> Iterator[httpx.Client]:
+    """A client of HAPI itself, not of the hub."""
+    headers = {"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"}
+    with httpx.Client(base_url=hapi_url, headers=headers, timeout=60) as client:
+        yield client

@@ -12,6 +12,7 @@ import math
 import multiprocessing
 import os
 import platform
+import queue
 import random
 import resource
 import shutil
@@ -19,6 +20,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +33,14 @@ from hub.record import time_record
 from hub.settings import HubSettings
 from hub.store import FhirStore, open_store
 
+from ._backends import (
+    RunScope,
+    comparison_rows,
+    format_comparison,
+    nhs_numbers_on,
+    remove_run,
+    stored_counts,
+)
 from ._cpus import usable_cpus
 from ._synthetic import (
     NHS_NUMBER_CAPACITY,
@@ -38,6 +48,8 @@ from ._synthetic import (
     RESOURCES_PER_PATIENT,
     PatientFacts,
     bundle_patients,
+    nhs_number,
+    patient_entries,
     patient_facts,
     transaction_bundles,
 )
@@ -150,9 +162,10 @@ def _machine() -> dict[str, Any]:
 class _Progress:
     """One line on stderr, rewritten in place on a terminal; a line per slice otherwise."""
 
-    def __init__(self, stream: TextIO, total: int) -> None:
+    def __init__(self, stream: TextIO, total: int, label: str) -> None:
         self.stream = stream
         self.total = total
+        self.label = label
         self.tty = stream.isatty()
         self._last = 0.0
 
@@ -163,8 +176,8 @@ class _Progress:
         self._last = now
         rss = rss_mb()
         line = (
-            f"loading {done:>11,} / {self.total:,} resources {100 * done / self.total:5.1f}%"
-            f"  {per_second:8,.0f}/s  anon RSS {rss or 0:7,.1f} MB"
+            f"{self.label}: loading {done:>11,} / {self.total:,} resources"
+            f" {100 * done / self.total:5.1f}%  {per_second:8,.0f}/s  anon RSS {rss or 0:7,.1f} MB"
         )
         if self.tty:
             self.stream.write(f"\r{line}\x1b[K")
@@ -179,7 +192,51 @@ class _Progress:
 
 
 # --- running --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadPlan:
+    """The patients a run loads and searches for: the same on every backend it measures.
+
+    Patients `first` .. `first + patients - 1` of the data set `seed`, in Bundles of `batch`
+    resources; with a `scope`, each resource carries the run's tag and the patients whose NHS
+    numbers the server already has are left out.
+    """
+
+    seed: int
+    patients: int
+    batch: int
+    first: int
+    scope: RunScope | None = None
+
+    @property
+    def patients_kept(self) -> int:
+        return self.patients - len(self.scope.taken) if self.scope else self.patients
+
+    def bundles(self, share: tuple[int, int]) -> Iterator[dict[str, Any]]:
+        bundles = transaction_bundles(
+            self.seed, self.patients, self.batch, first=self.first, share=share
+        )
+        if self.scope is None:
+            yield from bundles
+            return
+        for bundle in bundles:
+            scoped = self.scope.scoped(bundle)
+            if scoped["entry"]:
+                yield scoped
+
+    def pick(self, rng: random.Random) -> PatientFacts:
+        """A loaded patient chosen at random."""
+        while True:
+            facts = patient_facts(self.seed, self.first + rng.randrange(self.patients))
+            if self.scope is None or facts.nhs_number not in self.scope.taken:
+                return facts
+
+    def owns(self, resource: dict[str, Any]) -> bool:
+        """Whether the resource is one this run wrote (without a scope, the store is all ours)."""
+        return self.scope is None or self.scope.owns(resource)
+
+
 def _existing_patients(store: FhirStore) -> int:
+    """The Patients of an embedded store that --reuse adds to: only benchmarks write there."""
     page = store.search("Patient", [("_summary", "count")])
     return page.total or 0
 
@@ -202,15 +259,11 @@ class _Written:
     mapped_mb: float | None
 
 
-_DONE = "done"
+_READY, _DONE = "ready", "done"
 
 
-def _write_share(
-    store: FhirStore, seed: int, patients: int, batch: int, first: int, share: tuple[int, int]
-) -> Iterator[_Written]:
-    for number, bundle in enumerate(
-        transaction_bundles(seed, patients, batch, first=first, share=share), 1
-    ):
+def _write_share(store: FhirStore, plan: LoadPlan, share: tuple[int, int]) -> Iterator[_Written]:
+    for number, bundle in enumerate(plan.bundles(share), 1):
         sent = len(bundle["entry"])
         before = time.perf_counter()
         try:
@@ -222,46 +275,83 @@ def _write_share(
         yield _Written(sent, took, rss_mb(), mapped_mb())
 
 
-def _writer_process(settings: HubSettings, args: tuple[Any, ...], queue: Any) -> None:
-    """One of several writers: its own process and store connection, sharing the store file."""
-    store = open_store(settings)
+def _writer_process(
+    settings: HubSettings, plan: LoadPlan, share: tuple[int, int], messages: Any, go: Any
+) -> None:
+    """One of several writers: its own process and store connection (to the one store file, or
+    to the FHIR server). It says when its store is open, then waits for `go`."""
+    store = None
     try:
-        for written in _write_share(store, *args):
-            queue.put(written)
-        queue.put((_DONE, peak_rss_mb(), None))
+        store = open_store(settings)
+        messages.put(_READY)
+        go.wait()
+        for written in _write_share(store, plan, share):
+            messages.put(written)
+        messages.put((_DONE, peak_rss_mb(), None))
     except BaseException as exc:
-        queue.put((_DONE, peak_rss_mb(), f"{type(exc).__name__}: {exc}"))
+        messages.put((_DONE, peak_rss_mb(), f"{type(exc).__name__}: {exc}"))
     finally:
-        store.close()
+        if store is not None:
+            store.close()
 
 
 class _WriterPool:
-    """`writers` processes writing their shares of the patients into one store file.
+    """`writers` processes writing their shares of the patients into one store.
 
-    Iterating yields each transaction as a writer reports it; afterwards `peak_rss_mb` holds
-    each writer's peak RSS (the parent's own says nothing of theirs).
+    `start` returns once every writer has its store open; iterating then yields each
+    transaction as a writer reports it; afterwards `peak_rss_mb` holds each writer's peak RSS
+    (the parent's own says nothing of theirs).
     """
 
-    def __init__(self, settings: HubSettings, args: tuple[Any, ...], writers: int) -> None:
-        self.settings, self.args, self.writers = settings, args, writers
+    def __init__(self, settings: HubSettings, plan: LoadPlan, writers: int) -> None:
+        self.settings, self.plan, self.writers = settings, plan, writers
         self.peak_rss_mb: list[float] = []
+        self._context = multiprocessing.get_context("spawn")  # no SQLite handle crosses a fork
+        self._queue = self._context.Queue()
+        self._processes: list[Any] = []
 
-    def __iter__(self) -> Iterator[_Written]:
-        context = multiprocessing.get_context("spawn")  # no SQLite handle crosses a fork
-        queue = context.Queue()
-        processes = [
-            context.Process(
+    def start(self) -> None:
+        """Start the writers and let them write once all are ready, so that starting Python
+        processes (about a second) is not counted as writing time."""
+        go = self._context.Event()
+        self._processes = [
+            self._context.Process(
                 target=_writer_process,
-                args=(self.settings, (*self.args, (k, self.writers)), queue),
+                args=(self.settings, self.plan, (k, self.writers), self._queue, go),
             )
             for k in range(self.writers)
         ]
-        for process in processes:
+        for process in self._processes:
             process.start()
+        for _ in range(self.writers):
+            message = self._receive()
+            if message != _READY:  # a writer could not open its store
+                self._stop()
+                raise BenchFailed(message[2])
+        go.set()
+
+    def _receive(self) -> Any:
+        """The next message of any writer; BenchFailed when one died without a word (a
+        crash, or killed), which would otherwise leave this process waiting for ever."""
+        while True:
+            try:
+                return self._queue.get(timeout=1.0)
+            except queue.Empty:
+                dead = [p.exitcode for p in self._processes if p.exitcode not in (None, 0)]
+                if dead:
+                    self._stop()
+                    raise BenchFailed(f"a writer process ended with exit code {dead[0]}") from None
+
+    def _stop(self) -> None:
+        for process in self._processes:
+            process.terminate()
+            process.join()
+
+    def __iter__(self) -> Iterator[_Written]:
         running, failures = self.writers, []
         try:
             while running:
-                message = queue.get()
+                message = self._receive()
                 if isinstance(message, _Written):
                     yield message
                     continue
@@ -270,7 +360,7 @@ class _WriterPool:
                 if message[2]:
                     failures.append(message[2])
         finally:
-            for process in processes:
+            for process in self._processes:
                 process.join(timeout=60)
         if failures:
             raise BenchFailed("; ".join(failures))
@@ -279,29 +369,27 @@ class _WriterPool:
 def load(
     store: FhirStore,
     settings: HubSettings,
+    plan: LoadPlan,
     *,
-    seed: int,
-    patients: int,
-    batch: int,
-    first: int,
     writers: int,
     progress: _Progress | None,
 ) -> dict[str, Any]:
     """Write the patients; return the figures of the load and of each tenth of it.
 
     Throughput is resources over the wall-clock time of the whole load, generating the data
-    included, whatever the number of writers.
+    included, whatever the number of writers, from the moment every writer has its store open.
     """
-    resources = patients * RESOURCES_PER_PATIENT
+    resources = plan.patients_kept * RESOURCES_PER_PATIENT
     boundaries = [math.ceil(resources * k / SLICES) for k in range(1, SLICES + 1)]
     slices: list[LoadSlice] = []
     written = bundles = slice_resources = 0
     store_seconds = slice_store = 0.0
     writer_rss: dict[int, float] = {}
     writer_mapped: dict[int, float] = {}
-    args = (seed, patients, batch, first)
-    pool = _WriterPool(settings, args, writers) if writers > 1 else None
-    stream = pool if pool is not None else _write_share(store, *args, (0, 1))
+    pool = _WriterPool(settings, plan, writers) if writers > 1 else None
+    if pool is not None:
+        pool.start()
+    stream = pool if pool is not None else _write_share(store, plan, (0, 1))
     started = slice_started = time.perf_counter()
     for item in stream:
         bundles += 1
@@ -336,7 +424,7 @@ def load(
         "resources": written,
         "bundles": bundles,
         "writers": writers,
-        "patients_per_bundle": bundle_patients(batch),
+        "patients_per_bundle": bundle_patients(plan.batch),
         "wall_seconds": wall,
         "store_seconds": store_seconds,
         "per_second": written / wall if wall else None,
@@ -345,21 +433,20 @@ def load(
     }
 
 
-def time_searches(
-    store: FhirStore, kind: SearchKind, *, seed: int, first: int, patients: int, count: int
-) -> dict[str, Any]:
-    """Run `count` searches for randomly chosen loaded patients; latencies in ms."""
-    rng = random.Random(f"{seed}:{kind.name}")
+def time_searches(store: FhirStore, kind: SearchKind, plan: LoadPlan, count: int) -> dict[str, Any]:
+    """Run `count` searches for randomly chosen loaded patients; latencies in ms. A search
+    counts as empty when it finds none of this run's resources."""
+    rng = random.Random(f"{plan.seed}:{kind.name}")
     latencies: list[float] = []
     empty: list[str] = []
     matched = 0
     for _ in range(count):
-        params = kind.params(patient_facts(seed, first + rng.randrange(patients)))
+        params = kind.params(plan.pick(rng))
         before = time.perf_counter()
         page = store.search(kind.resource_type, params)
         latencies.append((time.perf_counter() - before) * 1000)
         matched += len(page.matches)
-        if not page.matches:
+        if not any(plan.owns(match) for match in page.matches):
             empty.append("&".join(f"{k}={v}" for k, v in params))
     latencies.sort()
     return {
@@ -376,19 +463,11 @@ def time_searches(
 
 
 def time_records(
-    store: FhirStore,
-    settings: HubSettings,
-    *,
-    seed: int,
-    first: int,
-    patients: int,
-    count: int,
+    store: FhirStore, settings: HubSettings, plan: LoadPlan, count: int
 ) -> dict[str, Any]:
     """`hub record` (read, summarise, draw) for `count` randomly chosen loaded patients."""
-    rng = random.Random(f"{seed}:record")
-    numbers = [
-        patient_facts(seed, first + rng.randrange(patients)).nhs_number for _ in range(count)
-    ]
+    rng = random.Random(f"{plan.seed}:record")
+    numbers = [plan.pick(rng).nhs_number for _ in range(count)]
     timings = time_record(store, numbers, settings.profiles_dir)
     return {
         "records": timings.count,
@@ -396,6 +475,35 @@ def time_records(
         "p95_ms": timings.p95_ms,
         "max_ms": timings.max_ms,
     }
+
+
+def measure(
+    store: FhirStore,
+    settings: HubSettings,
+    plan: LoadPlan,
+    *,
+    searches: int,
+    writers: int,
+    progress: TextIO | None,
+    label: str,
+) -> dict[str, Any]:
+    """The benchmark on one store: the load, then the searches and `hub record`. `progress`:
+    where to show the load's progress, under `label`."""
+    total = plan.patients_kept * RESOURCES_PER_PATIENT
+    shown = _Progress(progress, total, label) if progress else None
+    loaded = load(store, settings, plan, writers=writers, progress=shown)
+    return {
+        "load": loaded,
+        "searches": {kind.name: time_searches(store, kind, plan, searches) for kind in SEARCHES},
+        "record": time_records(store, settings, plan, searches),
+    }
+
+
+def _embedded_settings(data_dir: Path, synchronous: str | None) -> HubSettings:
+    settings = HubSettings(data_dir=data_dir, fhir_url="")
+    if synchronous:
+        settings = settings.model_copy(update={"sqlite_synchronous": synchronous})
+    return settings
 
 
 def run_store_bench(
@@ -407,41 +515,30 @@ def run_store_bench(
     data_dir: Path,
     synchronous: str | None,
     writers: int,
-    progress: _Progress | None,
+    progress: TextIO | None,
 ) -> dict[str, Any]:
-    settings = HubSettings(data_dir=data_dir, fhir_url="")
-    if synchronous:
-        settings = settings.model_copy(update={"sqlite_synchronous": synchronous})
+    settings = _embedded_settings(data_dir, synchronous)
     load_before = os.getloadavg()
     store = open_store(settings)
     try:
-        first = _existing_patients(store)
-        if first + patients > NHS_NUMBER_CAPACITY:
+        plan = LoadPlan(seed, patients, batch, first=_existing_patients(store))
+        if plan.first + patients > NHS_NUMBER_CAPACITY:
             raise BenchFailed(
-                f"{first:,} patients already there: at most {NHS_NUMBER_CAPACITY:,} in all"
+                f"{plan.first:,} patients already there: at most {NHS_NUMBER_CAPACITY:,} in all"
             )
-        loaded = load(
+        measured = measure(
             store,
             settings,
-            seed=seed,
-            patients=patients,
-            batch=batch,
-            first=first,
+            plan,
+            searches=searches,
             writers=writers,
             progress=progress,
-        )
-        timed = {
-            kind.name: time_searches(
-                store, kind, seed=seed, first=first, patients=patients, count=searches
-            )
-            for kind in SEARCHES
-        }
-        record = time_records(
-            store, settings, seed=seed, first=first, patients=patients, count=searches
+            label="embedded",
         )
     finally:
         store.close()
     load_after = os.getloadavg()
+    loaded = measured["load"]
     slice_rss = [s["rss_mb"] for s in loaded["slices"]]
     slice_mapped = [s["mapped_mb"] for s in loaded["slices"]]
     results: dict[str, Any] = {
@@ -454,16 +551,14 @@ def run_store_bench(
             "data_dir": str(data_dir),
             "synchronous": settings.sqlite_synchronous,
             "writers": writers,
-            "patients_already_in_store": first,
+            "patients_already_in_store": plan.first,
         },
         "machine": {
             **_machine(),
             "load_average_start": list(load_before),
             "load_average_end": list(load_after),
         },
-        "load": loaded,
-        "searches": timed,
-        "record": record,
+        **measured,
         "memory": {
             "peak_rss_mb": peak_rss_mb(),
             "rss_mb_at_each_tenth": slice_rss,
@@ -474,6 +569,121 @@ def run_store_bench(
     }
     results["targets"] = _targets(results)
     return results
+
+
+# --- the same load on the embedded store and on a FHIR server -------------------------------
+def _resources_per_patient(seed: int) -> dict[str, int]:
+    """Resources of each type the load writes for a patient, in the order of its entries."""
+    return dict(Counter(e["resource"]["resourceType"] for e in patient_entries(seed, 0)))
+
+
+def _measure_side(
+    store: FhirStore,
+    settings: HubSettings,
+    plan: LoadPlan,
+    scope: RunScope,
+    *,
+    label: str,
+    searches: int,
+    writers: int,
+    progress: TextIO | None,
+) -> dict[str, Any]:
+    """One backend of the comparison; fails unless it holds every resource written, counted
+    by the run's tag."""
+    load_before = os.getloadavg()
+    measured = measure(
+        store,
+        settings,
+        plan,
+        searches=searches,
+        writers=writers,
+        progress=progress,
+        label=label,
+    )
+    per_patient = _resources_per_patient(plan.seed)
+    expected = {t: n * plan.patients_kept for t, n in per_patient.items()}
+    stored = stored_counts(store, scope, per_patient)
+    if stored != expected:
+        raise BenchFailed(f"{label}: the store holds {stored}, not {expected}")
+    return {"load_average_start": list(load_before), **measured, "stored": stored}
+
+
+def run_comparison(
+    *,
+    fhir_url: str,
+    patients: int,
+    batch: int,
+    searches: int,
+    seed: int,
+    data_dir: Path,
+    synchronous: str | None,
+    writers: int,
+    progress: TextIO | None,
+) -> dict[str, Any]:
+    """The same load, searches and `hub record` on a fresh embedded store and on the FHIR
+    server at `fhir_url`, one after the other (so they never compete for the CPUs)."""
+    embedded_settings = _embedded_settings(data_dir, synchronous)
+    remote_settings = HubSettings(data_dir=data_dir, fhir_url=fhir_url)
+    remote = open_store(remote_settings)
+    try:
+        ours = {nhs_number(seed, i) for i in range(patients)}
+        scope = RunScope.new(ours & nhs_numbers_on(remote))
+        plan = LoadPlan(seed, patients, batch, 0, scope)
+        if not plan.patients_kept:
+            raise BenchFailed(
+                f"the NHS numbers of all {patients:,} patients are on the server already: "
+                "try another --seed"
+            )
+        embedded = open_store(embedded_settings)
+        try:
+            sides = {
+                "embedded": _measure_side(
+                    embedded,
+                    embedded_settings,
+                    plan,
+                    scope,
+                    label="embedded",
+                    searches=searches,
+                    writers=writers,
+                    progress=progress,
+                )
+            }
+        finally:
+            embedded.close()
+        try:
+            sides["remote"] = _measure_side(
+                remote,
+                remote_settings,
+                plan,
+                scope,
+                label="FHIR server",
+                searches=searches,
+                writers=writers,
+                progress=progress,
+            )
+        finally:
+            cleanup = remove_run(remote, scope, _resources_per_patient(seed))
+    finally:
+        remote.close()
+    return {
+        "config": {
+            "fhir_url": fhir_url,
+            "patients": patients,
+            "patients_loaded": plan.patients_kept,
+            "patients_skipped": patients - plan.patients_kept,
+            "related_per_patient": RESOURCES_PER_PATIENT - 1,
+            "batch": batch,
+            "searches": searches,
+            "seed": seed,
+            "synchronous": embedded_settings.sqlite_synchronous,
+            "writers": writers,
+            "run_tag": scope.token,
+        },
+        "machine": {**_machine(), "load_average_end": list(os.getloadavg())},
+        "backends": sides,
+        "comparison": comparison_rows(sides["embedded"], sides["remote"]),
+        "remote_cleanup": cleanup,
+    }
 
 
 def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -614,14 +824,19 @@ def _prepare_data_dir(data_dir: Path | None, reuse: bool) -> tuple[Path, bool]:
     return data_dir, False
 
 
+COMPARISON_PATIENTS = 2_000
+"""The default load of a comparison: HAPI FHIR writes some 20 times slower than the embedded
+store, so 2,000 patients (12,000 resources) take it about a minute."""
+
+
 @click.command("store")
 @click.option(
     "--patients",
     type=click.IntRange(1, NHS_NUMBER_CAPACITY),
-    default=100_000,
-    show_default=True,
+    default=None,
     help=f"Synthetic patients to load, each with {RESOURCES_PER_PATIENT - 1} related resources "
-    "(2 Encounters, a CarePlan, a QuestionnaireResponse, a Provenance).",
+    "(2 Encounters, a CarePlan, a QuestionnaireResponse, a Provenance). Default: 100,000; "
+    f"{COMPARISON_PATIENTS:,} with --fhir-url (the same number on both sides).",
 )
 @click.option(
     "--batch",
@@ -636,20 +851,31 @@ def _prepare_data_dir(data_dir: Path | None, reuse: bool) -> tuple[Path, bool]:
     type=click.IntRange(1, None),
     default=1_000,
     show_default=True,
-    help="Searches of each kind to time after the load.",
+    help="Searches of each kind, and `hub record`s, to time after the load.",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the synthetic data.")
+@click.option(
+    "--fhir-url",
+    default=None,
+    metavar="URL",
+    help="Also run the same load, searches and `hub record`s against the FHIR R4 server at URL "
+    "(HAPI FHIR: `bash scripts/hapi url`), after the embedded store, and print the two side by "
+    "side with the ratio embedded/server. The server may hold others' data: every resource of "
+    "the run carries a tag of its own, patients whose NHS numbers the server already has are "
+    "left out on both sides, and the run's resources are deleted from the server afterwards.",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Directory for the store. Default: a new temporary directory, removed afterwards.",
+    help="Directory for the embedded store. Default: a new temporary directory, removed "
+    "afterwards.",
 )
 @click.option(
     "--reuse",
     is_flag=True,
     help="Allow a non-empty --data-dir: add to the store in it (numbering goes on after the "
-    "patients already there).",
+    "patients already there). Not with --fhir-url: both sides start without the run's data.",
 )
 @click.option(
     "--synchronous",
@@ -662,7 +888,8 @@ def _prepare_data_dir(data_dir: Path | None, reuse: bool) -> tuple[Path, bool]:
     type=click.IntRange(1, 64),
     default=None,
     help="Writer processes sharing the store, as several hub workers do (each validates and "
-    "indexes its Bundles outside SQLite's write lock). Default: the usable CPUs.",
+    "indexes its Bundles outside SQLite's write lock; on a FHIR server, each sends its own "
+    "transactions). The same number on both sides with --fhir-url. Default: the usable CPUs.",
 )
 @click.option(
     "--json",
@@ -672,43 +899,57 @@ def _prepare_data_dir(data_dir: Path | None, reuse: bool) -> tuple[Path, bool]:
     help="Also write the figures to this JSON file.",
 )
 def store_bench_command(
-    patients: int,
+    patients: int | None,
     batch: int,
     searches: int,
     seed: int,
+    fhir_url: str | None,
     data_dir: Path | None,
     reuse: bool,
     synchronous: str | None,
     writers: int | None,
     json_path: Path | None,
 ) -> None:
-    """Benchmark the embedded store: write throughput, search latency, memory.
+    """Benchmark the embedded store (write throughput, search latency, memory), alone or side
+    by side with a FHIR server (--fhir-url).
 
     Loads synthetic patients through FhirStore.transaction, then times two searches through
-    FhirStore.search, and compares the figures with the targets (>= 5,000 resources/s written,
-    p95 < 20 ms for each search). Exits non-zero only when the benchmark itself fails (a
-    transaction error, or a search that finds nothing), not when a target is missed.
+    FhirStore.search and `hub record`, and compares the figures with the targets (>= 5,000
+    resources/s written, p95 < 20 ms for each search, p95 < 100 ms for `hub record`). Exits
+    non-zero only when the benchmark itself fails (a transaction error, a resource missing
+    from a store, or a search that finds nothing), not when a target is missed.
     """
+    if fhir_url and reuse:
+        raise click.UsageError("--reuse cannot be combined with --fhir-url")
     directory, temporary = _prepare_data_dir(data_dir, reuse)
-    total = patients * RESOURCES_PER_PATIENT
+    common = {
+        "batch": batch,
+        "searches": searches,
+        "seed": seed,
+        "data_dir": directory,
+        "synchronous": synchronous,
+        "writers": writers or _machine()["cpus_usable"] or 1,
+        "progress": sys.stderr,
+    }
     try:
-        results = run_store_bench(
-            patients=patients,
-            batch=batch,
-            searches=searches,
-            seed=seed,
-            data_dir=directory,
-            synchronous=synchronous,
-            writers=writers or _machine()["cpus_usable"] or 1,
-            progress=_Progress(sys.stderr, total),
-        )
+        if fhir_url:
+            results = run_comparison(
+                fhir_url=fhir_url, patients=patients or COMPARISON_PATIENTS, **common
+            )
+            report = format_comparison(results)
+            sides = list(results["backends"].values())
+        else:
+            results = run_store_bench(patients=patients or 100_000, **common)
+            note = " (temporary, removed)" if temporary else ""
+            report = format_report(results, data_dir_note=note)
+            sides = [results]
     finally:
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
-    click.echo(format_report(results, data_dir_note=" (temporary, removed)" if temporary else ""))
+    click.echo(report)
     if json_path is not None:
         json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         click.echo(f"\nfigures written to {json_path}")
-    empty = sum(s["empty"] for s in results["searches"].values())
+    empty = sum(s["empty"] for side in sides for s in side["searches"].values())
     if empty:
         raise BenchFailed(f"{empty} searches found nothing: the search figures are not valid")

@@ -11,6 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 CONCEPT_MAP_BASE = "https://fhir.hub.example/ConceptMap/"
+SOURCE_CODES_BASE = "https://fhir.hub.example/source-codes/"
+"""Names the codes a feed writes itself (a value map without `source:`) in its ConceptMap."""
+MAPPED_VALUES_BASE = "https://fhir.hub.example/mapped-values/"
+"""Names the plain values (no code system) a value map gives, in its ConceptMap."""
 
 
 class TargetCoding(BaseModel):
@@ -104,11 +108,12 @@ class ValueMap:
             "group": [],
         }
         for system, elements in groups.items():
-            group: dict[str, Any] = {"element": elements}
-            if self.spec.source:
-                group["source"] = self.spec.source
-            if system:
-                group["target"] = system
+            # Without a `source:` the codes are the feed's own (free text, local codes): a
+            # group still names where they come from, as FHIR servers (HAPI) require.
+            group: dict[str, Any] = {"source": self.spec.source or SOURCE_CODES_BASE + self.name}
+            # Likewise a value of no code system (a plain value the mapping uses).
+            group["target"] = system or MAPPED_VALUES_BASE + self.name
+            group["element"] = elements
             concept_map["group"].append(group)
         return concept_map
 

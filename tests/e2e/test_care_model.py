@@ -24,11 +24,13 @@ import pytest
 from click.testing import CliRunner
 
 from hub.app import create_app
+from hub.cli import main
 from hub.record import record_command, record_summary
 from hub.settings import HubSettings
 from hub.store import RemoteStore
 from tests._server import running_hub
 from tests.e2e._example_hub import MAPPINGS, ExampleHub, Resource, example_messages
+from tests.e2e._on_hapi import OwnHapi
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 HUB_ID = "https://fhir.hub.example/Id"
@@ -89,9 +91,26 @@ class Backend:
         }
 
 
-@pytest.fixture(scope="module", params=["embedded"])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    return Backend(request.param)
+@pytest.fixture(scope="module", params=["embedded", "hapi"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "embedded":
+        yield Backend("embedded")
+        return
+    # A HAPI of this module's own: the examples' identifiers are fixed, so a server that
+    # holds them already (the shared test HAPI) would answer for two hubs at once.
+    with OwnHapi() as hapi:
+        backend = Backend("hapi", hapi.url)
+        _publish_definitions(backend)
+        yield backend
+
+
+def _publish_definitions(backend: Backend) -> None:
+    """`hub mappings publish`: the hub's SearchParameters (legal-status, referral-source) and
+    other definitions, loaded into the FHIR server before any data, as a deployment does."""
+    result = CliRunner().invoke(
+        main, ["mappings", "publish"], env=backend.cli_env(Path(".")), catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
 
 
 @dataclass
