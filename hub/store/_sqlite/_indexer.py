@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hub.store._search_params import (
@@ -47,16 +47,31 @@ class _TypeIndex:
 
     by_root: dict[str, list[_Indexed]]
     always: list[_Indexed]
+    by_shape: dict[tuple[str, ...], list[_Indexed]] = field(default_factory=dict)
+    """The candidates of each set of top-level elements seen: most resources of a type come
+    in a few shapes, so the list is worked out once per shape."""
 
     def candidates(self, resource: dict[str, Any]) -> list[_Indexed]:
+        shape = tuple(resource)
+        found = self.by_shape.get(shape)
+        if found is None:
+            if len(self.by_shape) >= _SHAPES_KEPT:
+                self.by_shape.clear()  # bounded: an unusual stream of shapes starts afresh
+            found = self.by_shape[shape] = self._candidates(shape)
+        return found
+
+    def _candidates(self, keys: tuple[str, ...]) -> list[_Indexed]:
         found = list(self.always)
         seen: set[int] = set()  # by identity: a parameter with two roots is listed twice
-        for key in resource:
+        for key in keys:
             for indexed in self.by_root.get(key, ()):
                 if id(indexed) not in seen:
                     seen.add(id(indexed))
                     found.append(indexed)
         return found
+
+
+_SHAPES_KEPT = 512
 
 
 def _type_index(indexed: list[_Indexed]) -> _TypeIndex:
