@@ -455,18 +455,20 @@ def _without_repeats(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The group's entries without the writes that repeat an earlier one (same request, same
     resource: records that name one place), references to their fullUrl made to the one
     kept: a transaction must not write one resource twice."""
-    kept: dict[bytes, dict[str, Any]] = {}
+    first: dict[tuple[str, str, str], dict[str, Any]] = {}
+    kept: list[dict[str, Any]] = []
     renamed: dict[str, str] = {}
     for entry in entries:
-        found = kept.setdefault(orjson.dumps([entry["request"], entry["resource"]]), entry)
-        if found is not entry and "fullUrl" in entry:
+        request = entry["request"]
+        key = (request["method"], request["url"], request.get("ifNoneExist", ""))
+        found = first.setdefault(key, entry)
+        if found is not entry and found["resource"] == entry["resource"]:
             renamed[entry["fullUrl"]] = found["fullUrl"]
+            continue
+        kept.append(entry)
     if not renamed:
         return entries
-    return [
-        {**entry, "resource": map_references(entry["resource"], renamed.get)}
-        for entry in kept.values()
-    ]
+    return [{**e, "resource": map_references(e["resource"], renamed.get)} for e in kept]
 
 
 def _bucket(token: str) -> int:
