@@ -296,14 +296,15 @@ def _drain(
     retry_for: float = 0.0,
 ) -> Counter[str]:
     """One worker, until nothing is due (nor will be within `retry_for` seconds of the last
-    item it handled): how its items ended."""
+    item it got somewhere with: a retry put off again does not count): how its items ended."""
     parts = PipelineParts.open(settings, store=store)
     counts: Counter[str] = Counter()
     last_handled = time.monotonic()
 
     def done(item: InboxItem, status: str) -> None:
         nonlocal last_handled
-        last_handled = time.monotonic()
+        if status != "pending":  # a retry put off is no progress
+            last_handled = time.monotonic()
         counts[status] += 1
         on_status(status)
 

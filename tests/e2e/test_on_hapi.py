@@ -364,8 +364,11 @@ def test_hub_ingest_does_not_report_success_while_its_records_wait_for_the_fhir_
     away = f"http://127.0.0.1:{free_port()}/fhir"
     env = {**ingest_env(tmp_path, away), "HUB_FHIR_RETRIES": "0"}
 
+    # Retries every 2 s at most (ingest_env) for 5 s: retries put off again are no progress,
+    # so it gives up 5 s after the start rather than going on for ever.
+    started = time.monotonic()
     result = subprocess.run(
-        hub_ingest(feed, "--retry-for", "2"),
+        hub_ingest(feed, "--retry-for", "5"),
         cwd=REPOSITORY,
         env=env,
         capture_output=True,
@@ -378,6 +381,7 @@ def test_hub_ingest_does_not_report_success_while_its_records_wait_for_the_fhir_
     # Success would say the records are in the shared record: it must not be claimed.
     assert result.returncode == 1, result.stdout
     assert "3 still to be written: the FHIR server did not take them" in result.stdout
+    assert time.monotonic() - started < 30
 
 
 def test_hub_ingest_waits_for_a_fhir_server_that_comes_back(tmp_path: Path) -> None:
