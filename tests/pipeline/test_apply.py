@@ -9,7 +9,6 @@ PostgreSQL (`state_url`), the repository's mappings and profiles, the example fe
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -26,8 +25,6 @@ from tests.pipeline._workers import (
     csv_rows,
     example,
     hl7_messages,
-    hub_settings,
-    open_parts,
 )
 
 ADT = hl7_messages(example("slam-epr/examples/adt.hl7"))
@@ -40,15 +37,6 @@ CLIENT_REF = f"{HUB_ID}/LEW-MIND/client-ref"
 CONSENT = f"{HUB_ID}/LEW-MIND/consent"
 SESSION = f"{HUB_ID}/LEW-MIND/session"
 ORGANISATION_SYSTEM = "https://fhir.hub.example/Id/source-organisation"
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, state_url: str) -> Iterator[Pipeline]:
-    running = Pipeline(open_parts(hub_settings(tmp_path / "data", state_url)))
-    try:
-        yield running
-    finally:
-        running.close()
 
 
 def careplan_line(index: int, **changes: str) -> bytes:

@@ -8,32 +8,16 @@ mappings and the contract's example ADT feed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from tests.pipeline._workers import (
     MRN,
     Pipeline,
     example,
     hl7_messages,
-    hub_settings,
-    open_parts,
 )
 
 ADT = hl7_messages(example("slam-epr/examples/adt.hl7"))
 ADAEZE_A04, ADAEZE_AGAIN = ADT[0], ADT[1]
 DANIEL = [m for m in ADT if b"RV5A000777" in m or b"RV5A000456" in m]  # A28, A28, A40
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, state_url: str) -> Iterator[Pipeline]:
-    running = Pipeline(open_parts(hub_settings(tmp_path / "data", state_url)))
-    try:
-        yield running
-    finally:
-        running.close()
 
 
 def _teams(pipeline: Pipeline) -> dict[str, dict]:
