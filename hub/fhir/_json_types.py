@@ -54,7 +54,8 @@ def _kind(annotation: Any) -> tuple[str, bool]:
         for base, kind in _KIND_OF.items():
             if issubclass(annotation, base):
                 return kind, is_list
-    return "object", is_list
+    # Complex types can make their model; the other primitives (url, uuid) are JSON strings.
+    return ("object" if hasattr(annotation, "get_model_klass") else "string"), is_list
 
 
 @cache
@@ -86,12 +87,11 @@ def _check(data: dict[str, Any], instance: BaseModel, path: str, errors: list[st
         if kind == "object":
             child = getattr(instance, name)
             if not is_list:
-                if isinstance(value, dict) and isinstance(child, BaseModel):
-                    _check(value, child, f"{path}.{key}", errors)
+                _check_object(value, child, f"{path}.{key}", errors)
                 continue
             for index, (item, element) in enumerate(zip(value, child or (), strict=False)):
-                if isinstance(item, dict) and isinstance(element, BaseModel):
-                    _check(item, element, f"{path}.{key}[{index}]", errors)
+                if item is not None:
+                    _check_object(item, element, f"{path}.{key}[{index}]", errors)
             continue
         accepts = _ACCEPTS[kind]
         if not is_list:
@@ -101,6 +101,14 @@ def _check(data: dict[str, Any], instance: BaseModel, path: str, errors: list[st
         for index, item in enumerate(value):
             if item is not None and not accepts(item):
                 errors.append(_wrong(f"{path}.{key}[{index}]", kind, item))
+
+
+def _check_object(value: Any, element: Any, path: str, errors: list[str]) -> None:
+    # The models read a string as the JSON of an object: FHIR JSON has the object itself.
+    if not isinstance(value, dict):
+        errors.append(f"{path}: expected an object, got {value!r}")
+    elif isinstance(element, BaseModel):
+        _check(value, element, path, errors)
 
 
 def _wrong(where: str, kind: str, value: Any) -> str:

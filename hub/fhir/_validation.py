@@ -11,8 +11,11 @@ from pydantic import ValidationError
 
 from ._errors import InvalidResource, Issue
 from ._json_types import json_type_errors
+from ._shapes import ShapeMemory
 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_SHAPES = ShapeMemory()
+"""Shapes of the resources accepted so far in this process (see `_shapes`)."""
 
 
 @cache
@@ -77,8 +80,11 @@ def validate_resource(resource: Any, *, expected_type: str | None = None) -> str
         raise InvalidResource(
             [Issue("error", "value", f"Invalid resource id {rid!r}", (f"{resource_type}.id",))]
         )
+    if _SHAPES.accepts(resource):
+        return resource_type
+    model = _model(resource_type)
     try:
-        instance = _model(resource_type).model_validate(resource)
+        instance = model.model_validate(resource)
     except KeyError as exc:  # fhir.resources' lookup of a contained resource's unknown type
         raise InvalidResource(
             [Issue("error", "structure", f"Unknown resource type inside {resource_type}: {exc}")]
@@ -100,4 +106,5 @@ def validate_resource(resource: Any, *, expected_type: str | None = None) -> str
         raise InvalidResource(
             [Issue("error", "value", text, (text.partition(":")[0],)) for text in wrong]
         )
+    _SHAPES.remember(model, resource)
     return resource_type
