@@ -32,23 +32,39 @@ def map_references(node: Any, rewrite: Callable[[str], str | None]) -> Any:
 
     Returns a new structure that shares every unchanged part with `node`, and `node` itself
     when nothing changed: the caller's resource is never modified, and nothing is copied
-    for the many resources whose references need no rewriting.
+    for the many resources whose references need no rewriting. (Every write walks each
+    resource several times through here: it keeps to exact types and copies nothing
+    until a change.)
     """
-    if isinstance(node, dict):
+    kind = type(node)
+    if kind is dict:
         changed: dict[str, Any] | None = None
         for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
+            inner = type(value)
+            if inner is str:
+                if key != "reference":
+                    continue
                 new = rewrite(value)
-            elif isinstance(value, dict | list):
+                if new is None or new == value:
+                    continue
+            elif inner is dict or inner is list:
                 new = map_references(value, rewrite)
-                new = None if new is value else new
+                if new is value:
+                    continue
             else:
                 continue
-            if new is not None and new != value:
-                changed = changed if changed is not None else dict(node)
-                changed[key] = new
-        return changed if changed is not None else node
-    if isinstance(node, list):
-        items = [map_references(item, rewrite) for item in node]
-        return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
+            if changed is None:
+                changed = dict(node)
+            changed[key] = new
+        return node if changed is None else changed
+    if kind is list:
+        items: list[Any] | None = None
+        for index, item in enumerate(node):
+            if type(item) is dict:
+                new = map_references(item, rewrite)
+                if new is not item:
+                    if items is None:
+                        items = list(node)
+                    items[index] = new
+        return node if items is None else items
     return node

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hub.store import MAX_PAGE_SIZE, FhirStore, SearchParams
@@ -34,22 +34,43 @@ def is_active(patient: Resource) -> bool:
 
 
 def active_with_identifier(store: FhirStore, system: str, value: str) -> Resource | None:
-    """The active Patient holding `system|value`. A merge takes the identifiers from the
-    Patient it retires, so there is normally one; should there be more (written around the
-    hub), the oldest id is taken (new ids are ordered by time) and a warning logged."""
-    found = [
-        p
-        for p in search_all(store, "Patient", [("identifier", f"{system}|{value}")])
-        if is_active(p)
+    """The active Patient holding `system|value` (see `active_holders`)."""
+    return active_holders(store, [(system, value)])[(system, value)]
+
+
+def active_holders(
+    store: FhirStore, identifiers: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Resource | None]:
+    """For each identifier, the active Patient holding it, found in one search. A merge takes
+    the identifiers from the Patient it retires, so there is normally one; should there be
+    more (written around the hub), the oldest id is taken (new ids are ordered by time) and a
+    warning logged."""
+    wanted = list(dict.fromkeys(identifiers))
+    values = ",".join(f"{_escaped(system)}|{_escaped(value)}" for system, value in wanted)
+    found = [p for p in search_all(store, "Patient", [("identifier", values)]) if is_active(p)]
+    return {identifier: _oldest_holder(found, identifier) for identifier in wanted}
+
+
+def _oldest_holder(patients: list[Resource], identifier: tuple[str, str]) -> Resource | None:
+    wanted = {"system": identifier[0], "value": identifier[1]}
+    holders = [
+        p for p in patients if any(wanted.items() <= i.items() for i in p.get("identifier", ()))
     ]
-    if len(found) > 1:
+    if len(holders) > 1:
         log.warning(
             "%d active Patients hold one identifier of system %s: using %s",
-            len(found),
-            system,
-            min(p["id"] for p in found),
+            len(holders),
+            identifier[0],
+            min(p["id"] for p in holders),
         )
-    return min(found, key=lambda p: p["id"]) if found else None
+    return min(holders, key=lambda p: p["id"]) if holders else None
+
+
+def _escaped(text: str) -> str:
+    """A search value's part with FHIR's special characters escaped."""
+    for special in ("\\", ",", "|", "$"):
+        text = text.replace(special, "\\" + special)
+    return text
 
 
 def version_of(resource: Resource) -> str | None:

@@ -29,7 +29,7 @@ from ._merge import (
     repoint_entries,
     retire,
 )
-from ._reads import active_with_identifier, is_active, search_all, version_of
+from ._reads import active_holders, active_with_identifier, is_active, search_all, version_of
 from ._review import ReviewCandidate, enqueue
 from ._state import changed, drop_clocks, ensure_schema, load_clocks, save_clocks
 from ._survivorship import Clock, absorb, apply_record, clock_for, hub_copy, identifier_key
@@ -175,8 +175,10 @@ class IdentityResolver:
         return plan
 
     def _find(self, incoming: Resource, key: tuple[str, str]) -> _Found:
-        by_nhs = self._by_nhs_number(incoming)
-        by_key = active_with_identifier(self._store, *key)
+        numbers = [(NHS_NUMBER_SYSTEM, number) for number in nhs_numbers(incoming)]
+        holders = active_holders(self._store, [*numbers, key])
+        by_nhs = next((holders[n] for n in numbers if holders[n] is not None), None)
+        by_key = holders[key]
         if by_key is not None and nhs_numbers_conflict(incoming, by_key):
             raise IdentityConflict(
                 f"the record's NHS number differs from that of Patient/{by_key['id']}, which "
@@ -193,13 +195,6 @@ class IdentityResolver:
         if decision.link is not None:
             return _Found(decision.link.patient, "demographics")
         return _Found(None, "new", reviews=decision.reviews)
-
-    def _by_nhs_number(self, incoming: Resource) -> Resource | None:
-        for number in nhs_numbers(incoming):
-            found = active_with_identifier(self._store, NHS_NUMBER_SYSTEM, number)
-            if found is not None:
-                return found
-        return None
 
     def _candidates(
         self, patient: Resource, key_system: str, exclude: str | None = None

@@ -82,3 +82,14 @@ def test_an_older_a08_never_overwrites_a_newer_address(hub: Hub) -> None:
     _apply(hub, "slam-epr/adt", a28)  # the older message, resent late
     (stored,) = hub.patients(MRN, "RV5A000567")
     assert stored["address"][0]["postalCode"] == "SE4 1PE"
+
+
+@pytest.mark.parametrize("value", ["A,1", "B|2", "C$3", "D\\4", "E\\,5"])
+def test_a_source_key_with_search_characters_finds_its_patient_again(hub: Hub, value: str) -> None:
+    """The NHS number and the source key are looked up in one search (values joined by
+    commas): a key holding a comma, a bar, a dollar or a backslash is escaped, not split."""
+    first = hub.record("vcse", (CLIENT_REF, value), ("Quinn", "Ada", "1990-01-02", "SE4 1AA"))
+    again = hub.record("vcse", (CLIENT_REF, value), ("Quinn", "Ada", "1990-01-02", "SE4 1AA"))
+    assert first.created and not again.created
+    assert again.patient_id == first.patient_id
+    assert again.matched_by == "source-key"
