@@ -228,6 +228,7 @@ class RecordApplier:
                 patients[patient_id] = patient or patients.get(patient_id)
                 latest[patient_id] = max(latest.get(patient_id, (when, text)), (when, text))
         at = {patient_id: text for patient_id, (_, text) in latest.items()}
+        created = {plan.patient_id for ready in prepared for plan in ready.plans if plan.created}
         # Not placeholders: a conditional create leaves a resource that has the key as it is.
         written = [
             e["resource"]
@@ -235,7 +236,7 @@ class RecordApplier:
             if e["resource"]["resourceType"] not in ("Patient", "Provenance")
             and "ifNoneExist" not in e["request"]
         ]
-        return self._derived.entries(patients, written, at)
+        return self._derived.entries(patients, written, at, created=created)
 
     def _write(self, entries: list[dict[str, Any]], records: int) -> None:
         try:
@@ -318,13 +319,13 @@ class RecordApplier:
     def _identity_locks(self, tokens: set[str]) -> Iterator[None]:
         """Two workers must never create two Patients for one person: the people records name
         are locked while they are resolved and written, holding no hub-state transaction, so
-        listeners go on storing. Each token hashes to one of a fixed set of locks (records
-        about other people mostly go on in parallel), taken in one order, so that two groups
+        listeners go on storing. Each person token is a lock of its own, so records about
+        other people go on in parallel (with a few thousand shared locks, two groups of a
+        hundred records nearly always met on one), taken in one order, so that two groups
         never wait for each other; under `shared(IDENTITY_LOCK)`, so that a review decision
         (`hub matches accept`), which takes it exclusively, sees nobody at work."""
-        count = self._db.lock_buckets
-        buckets = {f"{IDENTITY_LOCK}:{_bucket(token) % count}" for token in tokens}
-        with self._db.shared(IDENTITY_LOCK), self._db.exclusive(*buckets):
+        keys = {f"{IDENTITY_LOCK}:{token}" for token in tokens}
+        with self._db.shared(IDENTITY_LOCK), self._db.exclusive(*keys):
             yield
 
     def arrived(self, key: str) -> bool:
@@ -469,11 +470,6 @@ def _without_repeats(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not renamed:
         return entries
     return [{**e, "resource": map_references(e["resource"], renamed.get)} for e in kept]
-
-
-def _bucket(token: str) -> int:
-    """A person token as a number; the state database says into how many locks they fall."""
-    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest())
 
 
 def _patient_token(reference: str) -> str:

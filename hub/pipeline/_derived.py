@@ -7,6 +7,7 @@ their sources. Only what changed is written: applying a record again writes noth
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from hub.derived import INPUTS, conditional_url, derive, overlay
@@ -23,16 +24,23 @@ class DerivedStep:
         self._store = store
 
     def entries(
-        self, patients: dict[str, Resource | None], written: list[Resource], at: dict[str, str]
+        self,
+        patients: dict[str, Resource | None],
+        written: list[Resource],
+        at: dict[str, str],
+        *,
+        created: Collection[str] = (),
     ) -> list[dict[str, Any]]:
         """Transaction entries for the derived resources of `patients` (id -> the Patient as
         the transaction writes it, None when it does not write it) that differ from the
         stored ones. `written`: the other resources of the transaction, with literal Patient
         references. `at`: per patient, the time of the latest record about them (a FHIR
-        dateTime)."""
+        dateTime). `created`: patients the transaction creates, whom nothing stored can
+        refer to yet (their searches are skipped)."""
         entries = []
         for patient_id, patient in patients.items():
-            stored_patient, found = self._gather(patient_id)
+            new = patient_id in created
+            stored_patient, found = (None, []) if new else self._gather(patient_id)
             patient = patient or stored_patient
             if patient is None:
                 continue  # never written: nobody to summarise

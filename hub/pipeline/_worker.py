@@ -101,9 +101,10 @@ class Worker:
         items = self.parts.inbox.claim(
             self.name, limit=CLAIM_BATCH, lease_seconds=self.parts.settings.worker_lease_seconds
         )
-        if items and self.parts.mappings.refresh():
-            # A mapping fixed on disk is used from then on (`hub replay` after a fix, with
-            # the hub running).
+        # An item the listener did not map (a replay after a mapping fix, a file row) is
+        # mapped now, with the mappings as they are on disk: looking costs a walk of the
+        # folder, so items the listener mapped leave it to `MappingSet.get`'s own recheck.
+        if any(item.mapped is None for item in items) and self.parts.mappings.refresh():
             log.info("mappings changed on disk: compiled again")
         ready: list[Ready] = []
         for item in items:

@@ -136,12 +136,6 @@ class Database:
             if readonly:
                 self._end_read_only(state)
 
-    @property
-    def lock_buckets(self) -> int:
-        """How many distinct locks are worth taking for many keys of one kind (see
-        `exclusive`): 1 on SQLite, whose one writer at a time makes finer locks pointless."""
-        return self._dialect.lock_buckets
-
     @contextmanager
     def exclusive(self, *keys: str) -> Iterator[None]:
         """`with db.exclusive("identity"):` one holder at a time, across threads and processes,

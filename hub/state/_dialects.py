@@ -39,8 +39,6 @@ class Dialect(Protocol):
 
     def lock(self, conn: Any, key: str) -> None: ...
 
-    lock_buckets: int
-
     def hold(
         self, conn: Any, keys: Sequence[str], *, shared: bool
     ) -> AbstractContextManager[None]: ...
@@ -97,7 +95,7 @@ class SQLiteDialect:
     # locks (Linux: they exclude threads of one process too, and die with the process): one
     # system call each, so a group of records can lock each of its people. Without them, one
     # flock for all keys.
-    lock_buckets = 4096 if hasattr(fcntl, "F_OFD_SETLKW") else 1
+    lock_per_key = hasattr(fcntl, "F_OFD_SETLKW")
 
     @contextmanager
     def hold(self, conn: Any, keys: Sequence[str], *, shared: bool) -> Iterator[None]:
@@ -106,7 +104,7 @@ class SQLiteDialect:
         folder = self.path.with_name(self.path.name + ".locks")
         folder.mkdir(exist_ok=True)
         with open(folder / "locks", "a+b") as handle:
-            if self.lock_buckets == 1:
+            if not self.lock_per_key:
                 fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
                 yield
                 return
@@ -157,8 +155,6 @@ class PostgresDialect:
 
     def lock(self, conn: Any, key: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(key),))
-
-    lock_buckets = 4096
 
     @contextmanager
     def hold(self, conn: Any, keys: Sequence[str], *, shared: bool) -> Iterator[None]:
