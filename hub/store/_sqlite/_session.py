@@ -338,6 +338,10 @@ class Writer(Reader):
         than statements per resource. Flushed before any read and before commit, so reads
         inside the transaction see its writes."""
         self._next_rid: int | None = None
+        self._matched: dict[tuple[str, str], list[str]] = {}
+        """Conditional lookups made in this transaction whose result depends only on resources
+        of their own type: a group of records names one Location or Organization many times.
+        A type's are forgotten when a resource of that type is written."""
 
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
         self.flush()
@@ -360,6 +364,15 @@ class Writer(Reader):
 
     def matching_ids(self, resource_type: str, criteria: str) -> list[str]:
         """Ids matching a conditional interaction's criteria (at most two: enough to decide)."""
+        key = (resource_type, criteria)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._search_ids(resource_type, criteria)
+            if _own_type_only(criteria):
+                self._matched[key] = found
+        return list(found)
+
+    def _search_ids(self, resource_type: str, criteria: str) -> list[str]:
         query = self.ctx.parser.parse_criteria(resource_type, criteria)
         query.sort = []
         rids = self.search_rids(query, limit=2)
@@ -403,6 +416,7 @@ class Writer(Reader):
         row = self.row(resource_type, id)
         if row is None or row.deleted:
             return WriteOutcome(204, resource_type, id, None, None)
+        self._forget_matches(resource_type)
         version = row.version + 1
         self._execute(
             "UPDATE resource SET version = ?, last_updated = ?, deleted = 1 WHERE rid = ?",
@@ -424,6 +438,7 @@ class Writer(Reader):
         index_rows: IndexRows | None,
     ) -> WriteOutcome:
         resource_type = resource["resourceType"]
+        self._forget_matches(resource_type)
         version = 1 if row is None else row.version + 1
         meta = {**(resource.get("meta") or {}), "versionId": str(version), "lastUpdated": self.now}
         stored = {"resourceType": resource_type, "id": id, "meta": meta}
@@ -449,6 +464,10 @@ class Writer(Reader):
             self._pending.setdefault(table, []).extend((*row, rid) for row in rows)
         return self.outcome(status, stored)
 
+    def _forget_matches(self, resource_type: str) -> None:
+        if self._matched:
+            self._matched = {k: v for k, v in self._matched.items() if k[0] != resource_type}
+
     def _drop_index(self, rid: int) -> None:
         for table in INDEX_TABLES:
             self._execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
@@ -464,3 +483,10 @@ class Writer(Reader):
             meta.get("lastUpdated"),
             resource,
         )
+
+
+def _own_type_only(criteria: str) -> bool:
+    """Whether criteria read only resources of the type searched: no chain (`subject.name`)
+    and no reverse chain (`_has:`), which read other types."""
+    names = [pair.partition("=")[0] for pair in criteria.split("&")]
+    return not any("." in name or name.startswith("_has") for name in names)
