@@ -306,8 +306,11 @@ class RecordApplier:
 
     def _written_already(self, ready: Ready) -> bool:
         """Whether this item, mapped by this version of its mapping, already reached the
-        store: a worker that died after the store committed and before the hub state did. Its
-        Provenance says so; writing again would give it a second version."""
+        store: a worker that died after the store committed and before the hub state did (or
+        a store that committed and then failed to answer). Its Provenance says so; writing
+        again would give it a second version. Never on an item's first claim."""
+        if ready.item.claims == 1:
+            return False
         try:
             existing = self._store.read("Provenance", provenance_id(ready.item.id))
         except (ResourceNotFound, ResourceGone):

@@ -113,6 +113,9 @@ class InboxItem:
     """The queue it is applied in order within: its mapping, or a part of it."""
     mapped: bytes | None = None
     """The listener's mapping outcome, when it kept one."""
+    claims: int = 0
+    """How many times a worker has claimed it: more than once, an earlier worker may have
+    written it to the store before it could say so here."""
 
 
 _MIGRATIONS: list[list[str]] = [
@@ -171,12 +174,13 @@ _MIGRATIONS: list[list[str]] = [
     ],
     # The listener's mapping outcome, handed to the worker.
     ["ALTER TABLE inbox_items ADD COLUMN mapped {blob}"],
+    ["ALTER TABLE inbox_items ADD COLUMN claims INTEGER NOT NULL DEFAULT 0"],
 ]
 
 _COLUMNS = (
     "id, mapping, channel, origin, line, raw, message_id, content_hash, received_ms, status, "
     "attempts, last_error, next_attempt_ms, wait_key, outcome, updated_ms, duplicates, lane, "
-    "mapped"
+    "mapped, claims"
 )
 # Written exactly as in the partial index's WHERE, so that SQLite's planner can use it.
 _ACTIVE = "status IN ('pending', 'processing')"
@@ -524,10 +528,14 @@ class Inbox:
             (worker, now + _ms(lease_seconds), lane),
         )
         tx.executemany(
-            "UPDATE inbox_items SET status = 'processing', updated_ms = ? WHERE id = ?",
+            "UPDATE inbox_items SET status = 'processing', updated_ms = ?, claims = claims + 1 "
+            "WHERE id = ?",
             [(now, item.id) for item in items],
         )
-        return [replace(item, status=ItemStatus.PROCESSING, updated_ms=now) for item in items]
+        return [
+            replace(item, status=ItemStatus.PROCESSING, updated_ms=now, claims=item.claims + 1)
+            for item in items
+        ]
 
     def _release(self, tx: Transaction, worker: str, now: int) -> None:
         # The lanes first, taking their rows: a lane another worker has meanwhile taken over
