@@ -347,12 +347,16 @@ class RecordApplier:
             found = self._store.search(
                 "Consent", [("identifier", token), ("_total", "none")]
             ).matches
+            # Withheld, not waiting: a client who never consented has no Consent at all, and
+            # one who withdrew has an inactive one. Should consent be recorded (again) later,
+            # the row is applied then.
             if not found:
-                # Withheld, not waiting: a client who never consented has no Consent at all.
-                # Should their consent be recorded later, the row is applied then.
                 raise Withheld("no consent to share on record", wait_key=f"Consent|{token}")
             if found[0].get("status") != "active":
-                raise Withheld("consent to share is not active (never given or withdrawn)")
+                raise Withheld(
+                    "consent to share is not active (never given or withdrawn)",
+                    wait_key=f"Consent|{token}",
+                )
 
     def _to_write(self, made: MappedResource, *, stale: bool) -> dict[str, Any] | None:
         """The resource to write for `made`, None for nothing: a stale record writes nothing,

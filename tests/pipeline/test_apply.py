@@ -168,6 +168,15 @@ def test_a_withdrawal_makes_the_consent_inactive_and_later_rows_are_withheld(
     # What was shared before stays in the store: hiding it is the access policy's job.
     assert pipeline.one("Encounter", SESSION, "S-0091")
 
+    # Consent given again: what was withheld meanwhile is shared now.
+    again = client_row(1, consent_date="01/05/2026")
+    [consented] = pipeline.add("vcse/clients", again, "clients.csv")
+    assert pipeline.run() == [(consented, "applied"), (later, "applied")]
+    assert pipeline.one("Consent", CONSENT, "C-000417")["status"] == "active"
+    assert pipeline.one("Encounter", SESSION, "S-0092")["subject"] == {
+        "reference": f"Patient/{patient['id']}"
+    }
+
 
 def test_an_older_consent_row_arriving_late_does_not_turn_a_withdrawal_back_on(
     pipeline: Pipeline,
