@@ -477,21 +477,37 @@ def time_records(
     }
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a `hub bench store` run loads and measures, whichever store it runs on."""
+
+    batch: int
+    searches: int
+    seed: int
+    data_dir: Path
+    """The embedded store's folder."""
+    synchronous: str | None
+    """The embedded store's SQLite synchronous mode; None: the settings' default."""
+    writers: int
+    progress: TextIO | None
+    """Where to show the load's progress."""
+
+    def embedded_settings(self) -> HubSettings:
+        settings = HubSettings(data_dir=self.data_dir, fhir_url="")
+        if self.synchronous:
+            settings = settings.model_copy(update={"sqlite_synchronous": self.synchronous})
+        return settings
+
+
 def measure(
-    store: FhirStore,
-    settings: HubSettings,
-    plan: LoadPlan,
-    *,
-    searches: int,
-    writers: int,
-    progress: TextIO | None,
-    label: str,
+    store: FhirStore, settings: HubSettings, plan: LoadPlan, options: RunOptions, *, label: str
 ) -> dict[str, Any]:
-    """The benchmark on one store: the load, then the searches and `hub record`. `progress`:
-    where to show the load's progress, under `label`."""
+    """The benchmark on one store: the load (its progress shown under `label`), then the
+    searches and `hub record`."""
     total = plan.patients_kept * RESOURCES_PER_PATIENT
-    shown = _Progress(progress, total, label) if progress else None
-    loaded = load(store, settings, plan, writers=writers, progress=shown)
+    shown = _Progress(options.progress, total, label) if options.progress else None
+    loaded = load(store, settings, plan, writers=options.writers, progress=shown)
+    searches = options.searches
     return {
         "load": loaded,
         "searches": {kind.name: time_searches(store, kind, plan, searches) for kind in SEARCHES},
@@ -499,42 +515,17 @@ def measure(
     }
 
 
-def _embedded_settings(data_dir: Path, synchronous: str | None) -> HubSettings:
-    settings = HubSettings(data_dir=data_dir, fhir_url="")
-    if synchronous:
-        settings = settings.model_copy(update={"sqlite_synchronous": synchronous})
-    return settings
-
-
-def run_store_bench(
-    *,
-    patients: int,
-    batch: int,
-    searches: int,
-    seed: int,
-    data_dir: Path,
-    synchronous: str | None,
-    writers: int,
-    progress: TextIO | None,
-) -> dict[str, Any]:
-    settings = _embedded_settings(data_dir, synchronous)
+def run_store_bench(patients: int, options: RunOptions) -> dict[str, Any]:
+    settings = options.embedded_settings()
     load_before = os.getloadavg()
     store = open_store(settings)
     try:
-        plan = LoadPlan(seed, patients, batch, first=_existing_patients(store))
+        plan = LoadPlan(options.seed, patients, options.batch, first=_existing_patients(store))
         if plan.first + patients > NHS_NUMBER_CAPACITY:
             raise BenchFailed(
                 f"{plan.first:,} patients already there: at most {NHS_NUMBER_CAPACITY:,} in all"
             )
-        measured = measure(
-            store,
-            settings,
-            plan,
-            searches=searches,
-            writers=writers,
-            progress=progress,
-            label="embedded",
-        )
+        measured = measure(store, settings, plan, options, label="embedded")
     finally:
         store.close()
     load_after = os.getloadavg()
@@ -545,12 +536,12 @@ def run_store_bench(
         "config": {
             "patients": patients,
             "related_per_patient": RESOURCES_PER_PATIENT - 1,
-            "batch": batch,
-            "searches": searches,
-            "seed": seed,
-            "data_dir": str(data_dir),
+            "batch": options.batch,
+            "searches": options.searches,
+            "seed": options.seed,
+            "data_dir": str(options.data_dir),
             "synchronous": settings.sqlite_synchronous,
-            "writers": writers,
+            "writers": options.writers,
             "patients_already_in_store": plan.first,
         },
         "machine": {
@@ -565,7 +556,7 @@ def run_store_bench(
             "mapped_mb_at_each_tenth": slice_mapped,
             "after_searches": {"rss_mb": rss_mb(), "mapped_mb": mapped_mb()},
         },
-        "store_disk_bytes": _disk_bytes(data_dir),
+        "store_disk_bytes": _disk_bytes(options.data_dir),
     }
     results["targets"] = _targets(results)
     return results
@@ -582,24 +573,14 @@ def _measure_side(
     settings: HubSettings,
     plan: LoadPlan,
     scope: RunScope,
+    options: RunOptions,
     *,
     label: str,
-    searches: int,
-    writers: int,
-    progress: TextIO | None,
 ) -> dict[str, Any]:
     """One backend of the comparison; fails unless it holds every resource written, counted
     by the run's tag."""
     load_before = os.getloadavg()
-    measured = measure(
-        store,
-        settings,
-        plan,
-        searches=searches,
-        writers=writers,
-        progress=progress,
-        label=label,
-    )
+    measured = measure(store, settings, plan, options, label=label)
     per_patient = _resources_per_patient(plan.seed)
     expected = {t: n * plan.patients_kept for t, n in per_patient.items()}
     stored = stored_counts(store, scope, per_patient)
@@ -608,27 +589,17 @@ def _measure_side(
     return {"load_average_start": list(load_before), **measured, "stored": stored}
 
 
-def run_comparison(
-    *,
-    fhir_url: str,
-    patients: int,
-    batch: int,
-    searches: int,
-    seed: int,
-    data_dir: Path,
-    synchronous: str | None,
-    writers: int,
-    progress: TextIO | None,
-) -> dict[str, Any]:
+def run_comparison(fhir_url: str, patients: int, options: RunOptions) -> dict[str, Any]:
     """The same load, searches and `hub record` on a fresh embedded store and on the FHIR
     server at `fhir_url`, one after the other (so they never compete for the CPUs)."""
-    embedded_settings = _embedded_settings(data_dir, synchronous)
-    remote_settings = HubSettings(data_dir=data_dir, fhir_url=fhir_url)
+    seed = options.seed
+    embedded_settings = options.embedded_settings()
+    remote_settings = HubSettings(data_dir=options.data_dir, fhir_url=fhir_url)
     remote = open_store(remote_settings)
     try:
         ours = {nhs_number(seed, i) for i in range(patients)}
         scope = RunScope.new(ours & nhs_numbers_on(remote))
-        plan = LoadPlan(seed, patients, batch, 0, scope)
+        plan = LoadPlan(seed, patients, options.batch, 0, scope)
         if not plan.patients_kept:
             raise BenchFailed(
                 f"the NHS numbers of all {patients:,} patients are on the server already: "
@@ -638,28 +609,14 @@ def run_comparison(
         try:
             sides = {
                 "embedded": _measure_side(
-                    embedded,
-                    embedded_settings,
-                    plan,
-                    scope,
-                    label="embedded",
-                    searches=searches,
-                    writers=writers,
-                    progress=progress,
+                    embedded, embedded_settings, plan, scope, options, label="embedded"
                 )
             }
         finally:
             embedded.close()
         try:
             sides["remote"] = _measure_side(
-                remote,
-                remote_settings,
-                plan,
-                scope,
-                label="FHIR server",
-                searches=searches,
-                writers=writers,
-                progress=progress,
+                remote, remote_settings, plan, scope, options, label="FHIR server"
             )
         finally:
             cleanup = remove_run(remote, scope, _resources_per_patient(seed))
@@ -672,11 +629,11 @@ def run_comparison(
             "patients_loaded": plan.patients_kept,
             "patients_skipped": patients - plan.patients_kept,
             "related_per_patient": RESOURCES_PER_PATIENT - 1,
-            "batch": batch,
-            "searches": searches,
+            "batch": options.batch,
+            "searches": options.searches,
             "seed": seed,
             "synchronous": embedded_settings.sqlite_synchronous,
-            "writers": writers,
+            "writers": options.writers,
             "run_tag": scope.token,
         },
         "machine": {**_machine(), "load_average_end": list(os.getloadavg())},
@@ -922,24 +879,22 @@ def store_bench_command(
     if fhir_url and reuse:
         raise click.UsageError("--reuse cannot be combined with --fhir-url")
     directory, temporary = _prepare_data_dir(data_dir, reuse)
-    common = {
-        "batch": batch,
-        "searches": searches,
-        "seed": seed,
-        "data_dir": directory,
-        "synchronous": synchronous,
-        "writers": writers or _machine()["cpus_usable"] or 1,
-        "progress": sys.stderr,
-    }
+    options = RunOptions(
+        batch=batch,
+        searches=searches,
+        seed=seed,
+        data_dir=directory,
+        synchronous=synchronous,
+        writers=writers or _machine()["cpus_usable"] or 1,
+        progress=sys.stderr,
+    )
     try:
         if fhir_url:
-            results = run_comparison(
-                fhir_url=fhir_url, patients=patients or COMPARISON_PATIENTS, **common
-            )
+            results = run_comparison(fhir_url, patients or COMPARISON_PATIENTS, options)
             report = format_comparison(results)
             sides = list(results["backends"].values())
         else:
-            results = run_store_bench(patients=patients or 100_000, **common)
+            results = run_store_bench(patients or 100_000, options)
             note = " (temporary, removed)" if temporary else ""
             report = format_report(results, data_dir_note=note)
             sides = [results]
