@@ -15,22 +15,16 @@ import csv
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from hub.app import create_app
-from hub.cli import main
 from hub.record import record_command, record_summary
-from hub.settings import HubSettings
 from hub.store import RemoteStore
-from tests._server import running_hub
+from tests.e2e._backends import BACKENDS, Backend, FedHub, backend_named, fed_hub
 from tests.e2e._example_hub import MAPPINGS, ExampleHub, Resource, example_messages
-from tests.e2e._on_hapi import OwnHapi
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 HUB_ID = "https://fhir.hub.example/Id"
@@ -64,75 +58,20 @@ GUEST_BED_STAY, WARD_STAY = "V0000503", "V0000505"  # PV1-19 of Reilly's A01, Or
 # --- the backend and the hub --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Backend:
-    """Where the hub keeps the shared record: a FHIR server's base URL, or none for the
-    embedded store in the data directory."""
-
-    name: str
-    fhir_url: str = ""
-
-    def settings(self, data_dir: Path) -> HubSettings:
-        return HubSettings(
-            _env_file=None,
-            data_dir=data_dir,
-            fhir_url=self.fhir_url,
-            database_url="",
-            mllp_port=0,
-            workers=1,
-        )
-
-    def cli_env(self, data_dir: Path) -> dict[str, str]:
-        """The environment a `hub` command needs to read this hub's shared record."""
-        return {
-            "HUB_DATA_DIR": str(data_dir),
-            "HUB_FHIR_URL": self.fhir_url,
-            "HUB_DATABASE_URL": "",
-        }
-
-
-@pytest.fixture(scope="module", params=["embedded", "hapi"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    if request.param == "embedded":
-        yield Backend("embedded")
-        return
-    # A HAPI of this module's own: the examples' identifiers are fixed, so a server that
-    # holds them already (the shared test HAPI) would answer for two hubs at once.
-    with OwnHapi() as hapi:
-        backend = Backend("hapi", hapi.url)
-        _publish_definitions(backend)
+    with backend_named(request.param) as backend:
         yield backend
 
 
-def _publish_definitions(backend: Backend) -> None:
-    """`hub mappings publish`: the hub's SearchParameters (legal-status, referral-source) and
-    other definitions, loaded into the FHIR server before any data, as a deployment does."""
-    result = CliRunner().invoke(
-        main, ["mappings", "publish"], env=backend.cli_env(Path(".")), catch_exceptions=False
-    )
-    assert result.exit_code == 0, result.output
-
-
-@dataclass
-class CareHub:
-    hub: ExampleHub
-    settings: HubSettings
-    backend: Backend
+@pytest.fixture(scope="module")
+def running(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FedHub]:
+    with fed_hub(backend, tmp_path_factory.mktemp(f"care-model-{backend.name}")) as fed:
+        yield fed
 
 
 @pytest.fixture(scope="module")
-def running(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CareHub]:
-    settings = backend.settings(tmp_path_factory.mktemp(f"care-model-{backend.name}"))
-    app = create_app(settings)
-    with running_hub(settings, app=app) as url:
-        hub = ExampleHub(url, app)
-        hub.send_every_feed()
-        yield CareHub(hub, settings, backend)
-        hub.http.close()
-
-
-@pytest.fixture(scope="module")
-def hub(running: CareHub) -> ExampleHub:
+def hub(running: FedHub) -> ExampleHub:
     return running.hub
 
 
@@ -650,14 +589,14 @@ def check_reillys_record(summary: dict[str, Any]) -> None:
 
 
 def test_hub_record_over_the_fhir_api_shows_the_member_flag_carer_and_guest_bed_stay(
-    hub: ExampleHub, running: CareHub
+    hub: ExampleHub, running: FedHub
 ) -> None:
     with RemoteStore(f"{hub.url}/fhir") as store:
         summary = record_summary(store, REILLY, running.settings.profiles_dir)
     check_reillys_record(summary)
 
 
-def test_hub_record_command_shows_the_same_record(hub: ExampleHub, running: CareHub) -> None:
+def test_hub_record_command_shows_the_same_record(hub: ExampleHub, running: FedHub) -> None:
     env = running.backend.cli_env(running.settings.data_dir)
     runner = CliRunner()
     as_json = runner.invoke(record_command, [REILLY, "--json"], env=env)

@@ -1,14 +1,9 @@
-"""The pipeline end to end on HAPI FHIR (issue 5): the hub with HUB_FHIR_URL naming a real HAPI.
+"""The pipeline against a FHIR server that goes away: HAPI FHIR stopped and started again in the
+middle of a large ingest (on a HAPI of the test's own, so that nothing else depends on it being
+up) loses nothing and doubles nothing, and `hub ingest` says when records still wait for it.
 
-One hub runs for the module as `hub serve` runs it (FHIR API, ingest API, MLLP listener, a
-worker), its state in tmp, its shared record on a HAPI of the module's own (`OwnHapi`: the
-example people have fixed identifiers, and the shared test HAPI holds earlier runs' records of
-them). Every example feed is sent once, and the tests read the result through the hub's /fhir,
-which the hub answers from HAPI: the same promises test_shared_record.py checks on the
-embedded store. HAPI's `$validate` then judges every resource the pipeline wrote (issue 9).
-
-Last, HAPI is stopped and started again in the middle of a large ingest (on another HAPI of its
-own, so that nothing else depends on it being up): nothing is lost, nothing is doubled.
+The shared record itself on HAPI (every example person, HAPI's `$validate` on what the pipeline
+wrote) is test_shared_record.py's and test_care_model.py's, run on every backend.
 """
 
 from __future__ import annotations
@@ -21,212 +16,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hub._serving import Served
 from hub.app import create_app
 from hub.bench._synthetic import nhs_number
-from hub.mapping import SOURCE_BASE
 from hub.pipeline import Inbox
 from hub.settings import REPOSITORY, HubSettings
 from hub.state import open_database
-from tests._server import free_port, running_hub
-from tests.e2e._example_hub import ExampleHub, Resource, ack_code
-from tests.e2e._on_hapi import OwnHapi, hapi_client, identifier_values, validation_errors
+from tests._server import free_port
+from tests.e2e._on_hapi import OwnHapi, hapi_client, identifier_values
 from tests.pipeline._workers import generated_adt
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
-HUB_ID = "https://fhir.hub.example/Id"
-MRN = f"{HUB_ID}/RV5/mrn"
-VISIT = f"{HUB_ID}/RV5/visit-number"
-VCSE_CLIENT = f"{HUB_ID}/LEW-MIND/client-ref"
-PEOPLE = ("9990000018", "9990000026", "9990000034", "9990000042", "9990000077")
-"""NHS numbers of the example people the shared record holds (Kwabena never consented)."""
-WRITTEN_TYPES = (
-    "CarePlan",
-    "CareTeam",
-    "Consent",
-    "Encounter",
-    "EpisodeOfCare",
-    "Flag",
-    "Location",
-    "Patient",
-    "Provenance",
-    "QuestionnaireResponse",
-    "RelatedPerson",
-)
-"""Every resource type the pipeline writes from the examples."""
-
-
-@pytest.fixture(scope="module")
-def own_hapi() -> Iterator[OwnHapi]:
-    with OwnHapi() as hapi:
-        yield hapi
-
-
-@pytest.fixture(scope="module")
-def hub(own_hapi: OwnHapi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleHub]:
-    settings = HubSettings(
-        _env_file=None,
-        data_dir=tmp_path_factory.mktemp("on-hapi"),
-        fhir_url=own_hapi.url,
-        database_url="",
-        mllp_port=0,
-        workers=1,
-    )
-    app = create_app(settings)
-    with running_hub(settings, app=app) as url:
-        running = ExampleHub(url, app)
-        running.send_every_feed()
-        yield running
-        running.http.close()
-
-
-@pytest.fixture(scope="module")
-def judge(own_hapi: OwnHapi) -> Iterator[httpx.Client]:
-    """HAPI itself, for its `$validate`."""
-    with hapi_client(own_hapi.url) as client:
-        yield client
-
-
-def identifiers(patient: Resource) -> set[tuple[str, str]]:
-    return {(i["system"], i["value"]) for i in patient.get("identifier", [])}
-
-
-def sources(resources: list[Resource]) -> list[str]:
-    """The source organisation of each resource (its meta.source), sorted."""
-    return sorted(r["meta"]["source"].removeprefix(SOURCE_BASE).split("#")[0] for r in resources)
-
-
-def about(hub: ExampleHub, resource_type: str, patient: Resource) -> list[Resource]:
-    return hub.search(resource_type, subject=f"Patient/{patient['id']}")
-
-
-# --- the shared record, read through the hub from HAPI ------------------------------------------
-
-
-def test_every_example_was_applied_or_withheld(hub: ExampleHub) -> None:
-    counts = hub.inbox.counts()
-    assert {s for by_status in counts.values() for s in by_status} <= {"applied", "withheld"}
-    assert counts["vcse/clients"]["withheld"] == 1  # Kwabena: consent_to_share = N
-
-
-@pytest.mark.parametrize("person", PEOPLE)
-def test_every_example_person_is_one_patient(hub: ExampleHub, person: str) -> None:
-    hub.patient(NHS, person)  # asserts exactly one
-
-
-def test_adaeze_is_one_patient_across_all_four_sources(hub: ExampleHub) -> None:
-    patient = hub.patient(NHS, "9990000018")
-    assert {(MRN, "RV5A000123"), (VCSE_CLIENT, "C-000417")} <= identifiers(patient)
-    assert hub.patient(MRN, "RV5A000123")["id"] == patient["id"]
-    assert sources(about(hub, "Encounter", patient)) == [
-        "G85901",
-        "G85901",
-        "LEW-MIND",
-        "LEW-MIND",
-        "RJ2",
-        "RV5",
-        "RV5",
-    ]
-    assert sources(about(hub, "CarePlan", patient)) == ["G85901", "LEW-MIND", "RV5", "RV5"]
-
-
-def test_marisols_vcse_record_without_nhs_number_links_by_demographics(hub: ExampleHub) -> None:
-    patient = hub.patient(NHS, "9990000034")
-    assert (VCSE_CLIENT, "C-000418") in identifiers(patient)
-    assert hub.patient(VCSE_CLIENT, "C-000418")["id"] == patient["id"]
-    assert len(hub.search("Patient", family="Ortega-Díaz")) == 1
-
-
-def test_daniels_duplicate_is_merged_and_either_identifier_finds_the_survivor(
-    hub: ExampleHub,
-) -> None:
-    survivor = hub.patient(NHS, "9990000077")
-    assert hub.patient(MRN, "RV5A000777")["id"] == survivor["id"]
-    assert hub.patient(MRN, "RV5A000456")["id"] == survivor["id"]
-    replaced = [
-        link["other"]["reference"] for link in survivor["link"] if link["type"] == "replaces"
-    ]
-    assert len(replaced) == 1
-    retired = hub.get(replaced[0])
-    assert retired["active"] is False
-    assert retired["link"][0]["other"]["reference"] == f"Patient/{survivor['id']}"
-
-
-def test_kwabena_without_consent_reaches_nothing(hub: ExampleHub) -> None:
-    assert hub.search("Patient", identifier=f"{NHS}|9990000050") == []
-    client = f"{HUB_ID}/CATFORD-HSG/client-ref|H-2201"
-    assert hub.search("Patient", identifier=client) == []
-    assert hub.search("Consent", identifier=f"{HUB_ID}/CATFORD-HSG/consent|H-2201") == []
-
-
-def test_every_applied_item_has_its_provenance(hub: ExampleHub) -> None:
-    applied = hub.inbox.list(status="applied", limit=1000)
-    assert applied
-    for item in applied:
-        provenance = hub.get(f"Provenance/inbox-{item.id}")
-        assert provenance["entity"][0]["what"]["identifier"]["value"] == str(item.id)
-        assert provenance["target"]
-
-
-# --- HAPI's validator on what the pipeline wrote (issue 9) ---------------------------------------
-
-
-def test_the_pipeline_wrote_every_type_judged_below(hub: ExampleHub) -> None:
-    held = {t for t in hub.resource_types() if hub.search(t)}
-    assert held == set(WRITTEN_TYPES)
-
-
-@pytest.mark.parametrize("resource_type", WRITTEN_TYPES)
-def test_what_the_pipeline_wrote_passes_hapis_validate(
-    hub: ExampleHub, judge: httpx.Client, resource_type: str
-) -> None:
-    written = hub.search(resource_type)
-    assert written
-
-    errors = {
-        f"{resource_type}/{r['id']}": found
-        for r in written
-        if (found := validation_errors(judge, r))
-    }
-
-    assert errors == {}
-
-
-# --- resends and late messages (last of the examples: they send more) ----------------------------
-
-
-def test_resending_every_message_and_file_changes_nothing(hub: ExampleHub) -> None:
-    before, counts = hub.versions(), hub.inbox.counts()
-    answers = hub.send_every_feed()
-    assert answers and all(item["duplicate"] for a in answers for item in a["items"])
-    assert hub.inbox.counts() == counts
-    assert hub.versions() == before
-
-
-def test_an_older_a08_arriving_late_does_not_overwrite_newer_demographics(
-    hub: ExampleHub,
-) -> None:
-    older = (
-        b"MSH|^~\\&|SLAM-EPR|RV5|SEL-HUB|SEL-INT|20260405160000||ADT^A08^ADT_A01|RV5-0009107|P|2.4"
-        b"|||AL|NE||UNICODE UTF-8\r"
-        b"EVN|A08|20260405160000\r"
-        b"PID|1||9990000042^^^NHS^NH~RV5A000567^^^RV5^MR||HADDAD^SAMIRA^^^MS||20010509|F|||"
-        b"99 Old Road^^LONDON^^SE13 7JL^GBR^H||07700 900456^PRN^CP|||||||||S\r"
-    )
-    before = hub.patient(NHS, "9990000042")
-    assert before["address"][0]["line"] == ["17 Manor Avenue"]
-
-    assert [ack_code(a) for a in hub.mllp([older])] == ["AA"]
-    hub.settle()
-
-    patient = hub.patient(NHS, "9990000042")
-    assert patient["address"] == before["address"]
-    item = hub.inbox.list(mapping="slam-epr/adt", limit=1)[0]
-    assert item.message_id == "RV5-0009107"
-    assert item.status == "applied"  # recorded, with nothing newer overwritten
+VISIT = "https://fhir.hub.example/Id/RV5/visit-number"
 
 
 # --- HAPI restarted in the middle of a large ingest ----------------------------------------------
