@@ -192,22 +192,39 @@ def mllp(host: str | None, port: int | None, mapping: str | None, workers: int |
 
 @main.command()
 @_WORKERS
-def work(workers: int | None) -> None:
+@click.option(
+    "--nice",
+    type=click.IntRange(0, 19),
+    default=None,
+    help="Lower this process's CPU priority by this much, so that listeners on the same "
+    "machine answer senders first (the inbox holds the work meanwhile). "
+    "Default: HUB_WORKER_NICE, else 10; 0 leaves it.",
+)
+def work(workers: int | None, nice: int | None) -> None:
     """Apply the inbox to the shared record, without listening: run workers until stopped
-    (Ctrl-C or SIGTERM). Several `hub work` processes can share one hub state database."""
+    (Ctrl-C or SIGTERM). Several `hub work` processes can share one hub state database.
+
+    Workers yield the CPU to listeners (--nice): a sender waits for each ACK, while what the
+    workers have still to do is safe in the inbox."""
+    import os
     import signal
     import threading
 
     from hub.pipeline import PipelineParts, WorkerPool
 
-    settings = _settings(workers=workers)
+    settings = _settings(workers=workers, worker_nice=nice)
     configure_logging(settings.log_level)
+    if settings.worker_nice and hasattr(os, "nice"):
+        os.nice(settings.worker_nice)
     parts = PipelineParts.open(settings)
     pool = WorkerPool(parts, max(settings.workers, 1))
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     pool.start()
-    click.echo(f"hub work: {max(settings.workers, 1)} workers on {parts.db.url}")
+    click.echo(
+        f"hub work: {max(settings.workers, 1)} workers on {parts.db.url} "
+        f"(CPU priority lowered by {settings.worker_nice})"
+    )
     try:
         while not stopped.wait(0.5):
             pass

@@ -70,6 +70,14 @@ class HubSettings(BaseSettings):
     workers: int = Field(
         1, ge=0, description="Pipeline workers run by `hub serve` and `hub mllp` (0: none)."
     )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much `hub work` lowers its CPU priority (Unix nice): on a machine it "
+        "shares with listeners, their answers to senders come first; the inbox holds the work "
+        "meanwhile, and a worker alone on its machine runs at full speed anyway. 0: unchanged.",
+    )
     worker_lease_seconds: float = Field(
         60.0,
         gt=0,

@@ -195,3 +195,37 @@ def _unfinished(inbox: Inbox) -> int:
         for s, n in c.items()
         if s not in ("applied", "withheld", "failed")
     )
+
+
+def _nice_of(pid: int) -> int:
+    """The nice value of a running process (field 19 of /proc/PID/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "lowered"),
+    [([], {}, 10), (["--nice", "3"], {}, 3), ([], {"HUB_WORKER_NICE": "0"}, 0)],
+)
+def test_hub_work_yields_the_cpu_to_listeners(
+    tmp_path: Path, state_url: str, args: list[str], extra: dict[str, str], lowered: int
+) -> None:
+    """A worker process lowers its own priority (HUB_WORKER_NICE, --nice): on a machine it
+    shares with `hub mllp`, the listener's ACKs come first."""
+    env = {**hub_env(tmp_path / "data", state_url), **extra}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hub", "work", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert f"CPU priority lowered by {lowered}" in line, line
+        assert _nice_of(process.pid) == min(os.nice(0) + lowered, 19)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(TIMEOUT)
+    assert process.returncode == 0
