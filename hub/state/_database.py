@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Literal
 
 from ._dialects import Dialect, dialect_for
@@ -120,21 +120,22 @@ class Database:
             with self._savepoint(state) as tx:
                 yield tx
             return
-        conn = self._begin(state, readonly)
-        tx = Transaction(conn, self._dialect)
-        state.depth = 1
-        try:
-            yield tx
-        except BaseException:
-            self._rollback(state)
-            raise
-        else:
-            self._commit(state)
-        finally:
-            state.depth = 0
-            tx._end()
-            if readonly:
-                self._end_read_only(state)
+        with nullcontext() if readonly else self._dialect.writer():
+            conn = self._begin(state, readonly)
+            tx = Transaction(conn, self._dialect)
+            state.depth = 1
+            try:
+                yield tx
+            except BaseException:
+                self._rollback(state)
+                raise
+            else:
+                self._commit(state)
+            finally:
+                state.depth = 0
+                tx._end()
+                if readonly:
+                    self._end_read_only(state)
 
     @contextmanager
     def exclusive(self, *keys: str) -> Iterator[None]:
@@ -193,6 +194,7 @@ class Database:
                 conn.close()
             except Exception:  # closing is best effort: the connection may already be gone
                 log.debug("closing a state connection failed", exc_info=True)
+        self._dialect.close()
         self._local = _ThreadState()
 
     def _thread_state(self) -> _ThreadState:

@@ -14,9 +14,11 @@ import os
 import sqlite3
 import struct
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
+
+from hub._locks import WriteLock
 
 from ._url import StateError, hide_password, sqlite_path
 
@@ -43,6 +45,13 @@ class Dialect(Protocol):
         self, conn: Any, keys: Sequence[str], *, shared: bool
     ) -> AbstractContextManager[None]: ...
 
+    def writer(self) -> AbstractContextManager[Any]:
+        """Held around every write transaction: queues writers where the database itself
+        would make them poll."""
+        ...
+
+    def close(self) -> None: ...
+
     def usable(self, conn: Any) -> bool: ...
 
 
@@ -65,6 +74,23 @@ class SQLiteDialect:
     def __init__(self, url: str) -> None:
         self.path = Path(sqlite_path(url))
         self._url = url
+        self._writer: WriteLock | None = None
+
+    def writer(self) -> WriteLock:
+        """The write lock of `hub._locks`: a listener storing a message waits for a worker's
+        transaction in the kernel, not in SQLite's busy handler's sleeps."""
+        if self._writer is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._writer = WriteLock(f"{self.path}-writer.lock")
+            except OSError as exc:
+                raise StateError(f"cannot open the SQLite database {self._url}: {exc}") from exc
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def connect(self) -> sqlite3.Connection:
         try:
@@ -135,6 +161,13 @@ class PostgresDialect:
 
     def __init__(self, url: str) -> None:
         self._url = url
+
+    def writer(self) -> AbstractContextManager[None]:
+        """Nothing: PostgreSQL queues writers on its own row locks."""
+        return nullcontext()
+
+    def close(self) -> None:
+        """Nothing to close: connections are the Database's."""
 
     def connect(self) -> Any:
         import psycopg  # imported here: a SQLite-only hub never loads the driver

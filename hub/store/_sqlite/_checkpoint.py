@@ -19,7 +19,8 @@ import logging
 import sqlite3
 import threading
 
-from ._lock import WriteLock
+from hub._locks import WriteLock
+
 from ._schema import connect
 
 log = logging.getLogger(__name__)

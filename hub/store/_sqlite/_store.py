@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hub._locks import WriteLock
 from hub.fhir import (
     FhirError,
     InvalidRequest,
@@ -44,7 +45,6 @@ from hub.store._search_params import SearchParameterRegistry
 
 from ._checkpoint import Checkpointer
 from ._indexer import Indexer, param_ids
-from ._lock import WriteLock
 from ._schema import connect, create_schema
 from ._session import Reader, StoreContext, Writer, next_instant
 from ._transaction import apply_entry, prepare, run_get, run_transaction
