@@ -66,12 +66,12 @@ class ShapeMemory:
 
     def remember(self, model: type[BaseModel], resource: dict[str, Any]) -> None:
         """Remember the shape of `resource`, which `model` has just accepted in full."""
+        checks: list[Check] = []
         try:
             shape = _shape(resource, [])
+            _collect_checks(model, resource, checks)
         except _Unshaped:
             return
-        checks: list[Check] = []
-        _collect_checks(model, resource, checks)
         with self._lock:
             if len(self._checks) >= self._max:
                 self._checks.clear()

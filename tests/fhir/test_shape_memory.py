@@ -168,3 +168,10 @@ def test_memory_is_bounded() -> None:
         memory.remember(model, shape)
     assert memory.accepts(shapes[2])
     assert not memory.accepts(shapes[0])  # forgotten when the memory filled up
+
+
+def test_a_value_where_an_object_belongs_is_never_remembered() -> None:
+    memory = ShapeMemory()
+    odd = {"resourceType": "Patient", "maritalStatus": '{"text": "single"}'}
+    memory.remember(get_fhir_model_class("Patient"), odd)
+    assert not memory.accepts(odd)
