@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from hub.fhir import (
     PreconditionFailed,
@@ -488,5 +489,5 @@ class Writer(Reader):
 def _own_type_only(criteria: str) -> bool:
     """Whether criteria read only resources of the type searched: no chain (`subject.name`)
     and no reverse chain (`_has:`), which read other types."""
-    names = [pair.partition("=")[0] for pair in criteria.split("&")]
+    names = [unquote(pair.partition("=")[0]) for pair in criteria.split("&")]
     return not any("." in name or name.startswith("_has") for name in names)
