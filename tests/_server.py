@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,3 +37,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def subprocess_env(**settings: str) -> dict[str, str]:
+    """The environment for a `hub` command run as a process of its own: this one's without any
+    HUB_ variable (a developer's own settings must not reach it), with `settings` added."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(settings)
+    return env

@@ -8,7 +8,6 @@ wrote) is test_shared_record.py's and test_care_model.py's, run on every backend
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from hub.bench._synthetic import nhs_number
 from hub.pipeline import Inbox
 from hub.settings import REPOSITORY, HubSettings
 from hub.state import open_database
-from tests._server import free_port
+from tests._server import free_port, subprocess_env
 from tests.e2e._on_hapi import OwnHapi, hapi_client, identifier_values
 from tests.pipeline._workers import generated_adt
 
@@ -43,8 +42,7 @@ OUTAGE_SECONDS = 5.0
 
 
 def ingest_env(data_dir: Path, fhir_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(
+    return subprocess_env(
         HUB_DATA_DIR=str(data_dir),
         HUB_FHIR_URL=fhir_url,
         HUB_DATABASE_URL="",
@@ -53,7 +51,6 @@ def ingest_env(data_dir: Path, fhir_url: str) -> dict[str, str]:
         HUB_RETRY_BASE_SECONDS="0.5",
         HUB_RETRY_MAX_SECONDS="2",
     )
-    return env
 
 
 def hub_ingest(file: Path, *args: str) -> list[str]:

@@ -9,7 +9,6 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sqlite3
@@ -31,7 +30,7 @@ from hub.listeners import send_messages
 from hub.pipeline import InboxItem, run_pipeline_until_idle
 from hub.settings import REPOSITORY, HubSettings
 from hub.store import SQLiteStore
-from tests._server import running_hub
+from tests._server import running_hub, subprocess_env
 from tests.pipeline._workers import (
     NHS,
     VISIT,
@@ -96,14 +95,12 @@ def integrity(path: Path) -> str:
 
 
 def worker_env(settings: HubSettings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(
+    return subprocess_env(
         HUB_DATA_DIR=str(settings.data_dir),
         HUB_DATABASE_URL=settings.state_url,
         HUB_WORKER_LEASE_SECONDS=str(LEASE_SECONDS),
         HUB_LOG_LEVEL="warning",
     )
-    return env
 
 
 # -- a worker killed in the middle of a message ---------------------------------------------------

@@ -23,6 +23,7 @@ from hub.bench._synthetic import patient_facts
 from hub.pipeline import Inbox
 from hub.state import open_database
 from hub.store import SQLiteStore
+from tests._server import subprocess_env
 from tests.pipeline._workers import MAPPINGS, NHS, VISIT, generated_adt, versions
 
 SEED = 4
@@ -48,8 +49,7 @@ TIMEOUT = 120
 
 
 def hub_env(data_dir: Path, state_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(
+    return subprocess_env(
         HUB_DATA_DIR=str(data_dir),
         HUB_DATABASE_URL=state_url,
         HUB_WORKERS=str(THREADS),
@@ -57,7 +57,6 @@ def hub_env(data_dir: Path, state_url: str) -> dict[str, str]:
         HUB_RETRY_BASE_SECONDS="0.05",
         HUB_RETRY_MAX_SECONDS="0.5",
     )
-    return env
 
 
 def generated_visits() -> list[str]:
