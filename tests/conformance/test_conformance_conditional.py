@@ -92,6 +92,36 @@ def test_a_conditional_write_that_would_create_what_its_criteria_cannot_find_is_
     assert by_identifier(api, "Patient", system, "2") == []
 
 
+@pytest.mark.parametrize(
+    ("criteria", "meets"),
+    [
+        ("identifier={system}|{value}", True),
+        ("identifier={value}", True),  # any system
+        ("identifier={system}|", True),  # any value of the system
+        ("identifier={system}|other,{system}|{value}", True),
+        ("identifier={system}|other,{system}|another", False),
+        ("identifier={system}|{value}&gender=female", True),
+        ("identifier={system}|{value}&gender=male", False),
+        ("identifier={system}|{value}&family=Testwell", True),  # not only tokens
+        ("identifier={system}|{value}&family=Other", False),
+    ],
+)
+def test_a_conditional_create_is_checked_against_every_form_of_its_criteria(
+    api: Api, system: str, criteria: str, meets: bool
+) -> None:
+    value = system.rsplit("/", 1)[-1]  # unique: `identifier=value` finds no other test's
+    resource = example("Patient", system, value=value) | {"gender": "female"}
+    if_none_exist = criteria.format(system=system, value=value)
+
+    if meets:
+        assert api.create(resource, if_none_exist=if_none_exist).status == 201
+        assert len(by_identifier(api, "Patient", system, value)) == 1
+    else:
+        with pytest.raises(InvalidRequest):
+            api.create(resource, if_none_exist=if_none_exist)
+        assert by_identifier(api, "Patient", system, value) == []
+
+
 # --- conditional update -------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from hub.store._search_params import SearchParameterRegistry
 
 from ._indexer import INSERT_SQL, Indexer
 from ._schema import INDEX_TABLES
-from ._sql import SqlBuilder
+from ._sql import SqlBuilder, token_rows_match
 
 IndexRows = dict[str, Any]
 _MAX_INCLUDE_ITERATIONS = 4
@@ -343,6 +343,8 @@ class Writer(Reader):
         """Conditional lookups made in this transaction whose result depends only on resources
         of their own type: a group of records names one Location or Organization many times.
         A type's are forgotten when a resource of that type is written."""
+        self._index_rows: dict[tuple[str, str], IndexRows] = {}
+        """The index rows of each resource this transaction wrote, by (type, id)."""
 
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
         self.flush()
@@ -372,6 +374,18 @@ class Writer(Reader):
             if _own_type_only(criteria):
                 self._matched[key] = found
         return list(found)
+
+    def meets(self, resource_type: str, id: str, criteria: str) -> bool:
+        """Whether `resource_type/id`, written in this transaction, is found by `criteria`:
+        from the index rows written for it when the criteria are only token equalities (a
+        conditional create's identifier), else by searching."""
+        rows = self._index_rows.get((resource_type, id))
+        if rows is not None:
+            query = self.ctx.parser.parse_criteria(resource_type, criteria)
+            found = token_rows_match(query, rows.get("idx_token", ()), self.ctx.pids)
+            if found is not None:
+                return found
+        return id in self.matching_ids(resource_type, criteria)
 
     def _search_ids(self, resource_type: str, criteria: str) -> list[str]:
         query = self.ctx.parser.parse_criteria(resource_type, criteria)
@@ -461,6 +475,7 @@ class Writer(Reader):
         )
         if index_rows is None:
             index_rows = self.ctx.indexer.rows(resource)
+        self._index_rows[(resource_type, id)] = index_rows
         for table, rows in index_rows.items():
             self._pending.setdefault(table, []).extend((*row, rid) for row in rows)
         return self.outcome(status, stored)

@@ -6,7 +6,7 @@ from one covering index; conditions are ANDed, the values inside one condition O
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from itertools import count
 from typing import Any
 
@@ -73,6 +73,42 @@ def _token_predicate(value: TokenQuery) -> tuple[str, list[Any]]:
     if value.system is None:
         return "(code = ? AND system = '')", [value.code]
     return "(code = ? AND system = ?)", [value.code, value.system]
+
+
+def token_rows_match(
+    query: SearchQuery, rows: Collection[tuple[Any, ...]], pids: dict[str, int]
+) -> bool | None:
+    """Whether a resource with these `idx_token` rows (pid, code, system) meets `query`, as
+    `_token_predicate` would find it; None when the query asks more than token equalities."""
+    if not query.conditions:
+        return None
+    for condition in query.conditions:
+        param = condition.param
+        if (
+            param.type != "token"
+            or param.code in RESOURCE_COLUMNS
+            or condition.modifier is not None
+            or condition.chain is not None
+        ):
+            return None
+        pid = pids[param.key]
+        if not any(
+            _token_row_matches(value, row)
+            for value in condition.values
+            for row in rows
+            if row[0] == pid
+        ):
+            return False
+    return True
+
+
+def _token_row_matches(value: TokenQuery, row: tuple[Any, ...]) -> bool:
+    _, code, system = row
+    if value.code is None:
+        return system == value.system
+    if value.system is ANY:
+        return code == value.code
+    return code == value.code and system == (value.system or "")
 
 
 def _string_predicate(value: str, modifier: str | None) -> tuple[str, list[Any]]:

@@ -205,7 +205,7 @@ def _checked(writer: Writer, entry: BundleEntry, outcome: WriteOutcome) -> Write
     criteria = entry.if_none_exist if entry.method == "POST" else entry.criteria
     if entry.method == "DELETE" or entry.matched or entry.id is not None or not criteria:
         return outcome
-    if outcome.id not in writer.matching_ids(entry.resource_type, criteria):
+    if not writer.meets(entry.resource_type, outcome.id, criteria):
         raise InvalidRequest(
             f"the {entry.resource_type} created does not meet its own criteria "
             f"({entry.resource_type}?{criteria}), so they would never find it again"
