@@ -34,7 +34,7 @@ from hub.fhir import (
 )
 from hub.identity import IDENTITY_LOCK, IdentityResolver, PatientPlan, demographics
 from hub.mapping import SOURCE_BASE, MappedRecord, MappedResource, Mapping, merge_kept
-from hub.state import Database
+from hub.state import Database, instance_id
 from hub.store import FhirStore
 
 from ._clocks import ResourceClocks, resource_key
@@ -158,6 +158,7 @@ class RecordApplier:
         self._identity = identity
         self._clocks = ResourceClocks(db)
         self._derived = DerivedStep(store)
+        self._instance = instance_id(db)
 
     def apply(
         self,
@@ -312,7 +313,7 @@ class RecordApplier:
         if ready.item.claims == 1:
             return False
         try:
-            existing = self._store.read("Provenance", provenance_id(ready.item.id))
+            existing = self._store.read("Provenance", provenance_id(self._instance, ready.item.id))
         except (ResourceNotFound, ResourceGone):
             return False
         policy = mapping_policy(ready.mapping.name, ready.mapping.version)
@@ -444,6 +445,7 @@ class RecordApplier:
         targets: list[str],
     ) -> dict[str, Any]:
         resource = provenance(
+            instance=self._instance,
             inbox_id=item.id,
             record=mapped.name,
             organisation=_organisation(mapped),

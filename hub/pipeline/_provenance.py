@@ -17,10 +17,16 @@ _PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-typ
 _DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 
 
-def provenance_id(inbox_id: int) -> str:
+def inbox_item_name(instance: str, inbox_id: int) -> str:
+    """An inbox item's name beyond its state database: `instance` is the database's
+    (`hub.state.instance_id`), as item numbers start again in every one."""
+    return f"{instance}-{inbox_id}"
+
+
+def provenance_id(instance: str, inbox_id: int) -> str:
     """One Provenance per inbox item, at a fixed id: re-applying the item after a crash
     rewrites it instead of adding a second one. Not all digits (HAPI refuses those)."""
-    return f"inbox-{inbox_id}"
+    return f"inbox-{inbox_item_name(instance, inbox_id)}"
 
 
 def mapping_policy(mapping: str, version: str) -> str:
@@ -29,6 +35,7 @@ def mapping_policy(mapping: str, version: str) -> str:
 
 def provenance(
     *,
+    instance: str,
     inbox_id: int,
     record: str,
     organisation: str | None,
@@ -60,7 +67,7 @@ def provenance(
     )
     resource: dict[str, Any] = {
         "resourceType": "Provenance",
-        "id": provenance_id(inbox_id),
+        "id": provenance_id(instance, inbox_id),
         "target": [{"reference": target} for target in targets],
         "recorded": format_instant(recorded_ms),
         "policy": [mapping_policy(mapping, mapping_version)],
@@ -72,7 +79,10 @@ def provenance(
             {
                 "role": "source",
                 "what": {
-                    "identifier": {"system": INBOX_SYSTEM, "value": str(inbox_id)},
+                    "identifier": {
+                        "system": INBOX_SYSTEM,
+                        "value": inbox_item_name(instance, inbox_id),
+                    },
                     "display": record,
                 },
             }

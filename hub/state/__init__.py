@@ -12,6 +12,7 @@ SQL is written once with `?` placeholders; times are INTEGER (BIGINT) Unix milli
 """
 
 from ._database import Database, Transaction, now_ms, open_database
+from ._instance import instance_id
 from ._url import StateError, hide_password
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "StateError",
     "Transaction",
     "hide_password",
+    "instance_id",
     "now_ms",
     "open_database",
 ]

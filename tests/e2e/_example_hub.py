@@ -14,8 +14,10 @@ import httpx
 from hub.demo import FEEDS
 from hub.listeners import send_messages
 from hub.mapping import MappingSet
+from hub.pipeline import provenance_id
 from hub.settings import REPOSITORY
 from hub.sources import SourceRecord
+from hub.state import instance_id, open_database
 
 MAPPINGS = REPOSITORY / "mappings"
 
@@ -33,6 +35,11 @@ class ExampleHub:
     @property
     def inbox(self) -> Any:
         return self.app.state.inbox
+
+    def provenance_id(self, item_id: int) -> str:
+        """The id of the Provenance that inbox item `item_id` writes."""
+        with open_database(self.app.state.settings.state_url) as db:
+            return provenance_id(instance_id(db), item_id)
 
     def mllp(self, messages: list[bytes]) -> list[bytes]:
         return send_messages("127.0.0.1", self.app.state.mllp.port, messages)

@@ -27,8 +27,9 @@ import respx
 from hub.app import create_app
 from hub.demo import FEEDS
 from hub.listeners import send_messages
-from hub.pipeline import InboxItem, run_pipeline_until_idle
+from hub.pipeline import InboxItem, provenance_id, run_pipeline_until_idle
 from hub.settings import REPOSITORY, HubSettings
+from hub.state import instance_id
 from hub.store import SQLiteStore
 from tests._server import running_hub, subprocess_env
 from tests.pipeline._workers import (
@@ -40,6 +41,7 @@ from tests.pipeline._workers import (
     example,
     hl7_messages,
     hub_settings,
+    item_number,
     open_parts,
     versions,
 )
@@ -80,7 +82,7 @@ def provenance_targets(settings: HubSettings) -> dict[str, set[tuple[str, ...]]]
         for resource_type, id in versions(store):
             if resource_type == "Provenance":
                 provenance = store.read("Provenance", id)
-                found[id] = {
+                found[item_number(id)] = {
                     business_key(store.read(*t["reference"].split("/")), store)
                     for t in provenance["target"]
                 }
@@ -108,7 +110,7 @@ def worker_env(settings: HubSettings) -> dict[str, str]:
 
 def applied_order(settings: HubSettings) -> list[int]:
     """The inbox items whose records changed the store, in the order they first did: by the
-    `recorded` time of their Provenance's first version (Provenance/inbox-N)."""
+    `recorded` time of their Provenance's first version (Provenance/inbox-STATE-N)."""
     store = SQLiteStore(settings.data_dir / "fhir.sqlite")
     try:
         first: list[tuple[str, int]] = []
@@ -116,7 +118,7 @@ def applied_order(settings: HubSettings) -> list[int]:
             if resource_type == "Provenance":
                 oldest = store.history("Provenance", id, count=100).entries[-1]
                 assert oldest.version_id == "1"
-                first.append((oldest.resource["recorded"], int(id.removeprefix("inbox-"))))  # type: ignore[index]
+                first.append((oldest.resource["recorded"], int(item_number(id))))  # type: ignore[index]
         return [item_id for _, item_id in sorted(first)]
     finally:
         store.close()
@@ -165,21 +167,23 @@ def test_a_worker_killed_mid_message_loses_nothing_and_doubles_nothing(
     found = re.search(rf"killing at {point} of (.*)", killed.stdout)
     assert found, killed.stdout
     in_transaction = found[1].split()  # Provenance ids: our victim, records written with it
-    assert f"inbox-{victim}" in in_transaction
+    assert str(victim) in map(item_number, in_transaction)
 
     # What the dead worker left: its items claimed, unfinished; in the store all of their
     # transaction or none of it.
     parts = open_parts(settings)
     try:
         victims = [
-            int(p.removeprefix("inbox-"))
+            int(item_number(p))
             for p in in_transaction
-            if parts.inbox.get(int(p.removeprefix("inbox-"))).status == "processing"  # type: ignore[union-attr]
+            if parts.inbox.get(int(item_number(p))).status == "processing"  # type: ignore[union-attr]
         ]
         assert victim in victims
         provenance_ids = {i for t, i in versions(parts.store) if t == "Provenance"}
         for dead in victims:
-            assert (f"inbox-{dead}" in provenance_ids) is (point != "store-uncommitted")
+            assert (provenance_id(instance_id(parts.db), dead) in provenance_ids) is (
+                point != "store-uncommitted"
+            )
     finally:
         parts.close()
 
@@ -213,7 +217,7 @@ def test_a_worker_killed_mid_message_loses_nothing_and_doubles_nothing(
     expected = store_catalogue(reference)
     if point != "store-uncommitted":
         for dead in victims:
-            rewritten = ("Provenance", f"inbox-{dead}")
+            rewritten = ("Provenance", str(dead))
             assert catalogue[rewritten] - expected[rewritten] in (0, 1)
             expected[rewritten] = catalogue[rewritten]
     assert catalogue == expected
@@ -370,7 +374,7 @@ def test_a_fhir_server_that_fails_and_comes_back_loses_nothing_and_doubles_nothi
     assert stay["status"] == "finished"  # the A01, then the A03
     assert stay["meta"]["versionId"] == "2"
     for item_id in (first, *rest):
-        provenance = fhir_read(fhir_server, f"Provenance/inbox-{item_id}")
+        provenance = fhir_read(fhir_server, f"Provenance/{pipeline.provenance_id(item_id)}")
         assert provenance["meta"]["versionId"] == "1"  # applied exactly once
     assert len(fhir_search(fhir_server, "Provenance")) == 4
 

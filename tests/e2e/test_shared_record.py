@@ -170,11 +170,11 @@ def test_every_applied_item_has_its_provenance(hub: ExampleHub) -> None:
     applied = hub.inbox.list(status="applied", limit=1000)
     assert applied
     for item in applied:
-        provenance = hub.get(f"Provenance/inbox-{item.id}")
+        provenance = hub.get(f"Provenance/{hub.provenance_id(item.id)}")
         assert provenance["policy"][0].startswith(
             f"https://fhir.hub.example/mappings/{item.mapping}|"
         )
-        assert provenance["entity"][0]["what"]["identifier"]["value"] == str(item.id)
+        assert provenance["entity"][0]["what"]["identifier"]["value"].endswith(f"-{item.id}")
         assert provenance["target"]
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from hub.bench._synthetic import patient_facts
-from hub.pipeline import Inbox
-from hub.state import open_database
+from hub.pipeline import Inbox, provenance_id
+from hub.state import instance_id, open_database
 from hub.store import SQLiteStore
 from tests._server import subprocess_env
 from tests.pipeline._workers import MAPPINGS, NHS, VISIT, generated_adt, versions
@@ -136,6 +136,7 @@ def test_worker_processes_apply_every_item_once_in_lane_order_one_patient_per_pe
         for process in workers:
             assert process.wait(TIMEOUT) == 0, process.stderr.read().decode()  # type: ignore[union-attr]
         items = inbox.list(limit=10_000)
+        instance = instance_id(db)
     finally:
         db.close()
 
@@ -153,11 +154,11 @@ def test_worker_processes_apply_every_item_once_in_lane_order_one_patient_per_pe
         # Provenance to the surviving Patient keeps it).
         recorded: dict[int, str] = {}
         provenances = {id for t, id in versions(store) if t == "Provenance"}
-        assert provenances == {f"inbox-{i.id}" for i in statuses["applied"]}
+        assert provenances == {provenance_id(instance, i.id) for i in statuses["applied"]}
         for id in provenances:
             history = store.history("Provenance", id, count=100).entries
             assert len({e.resource["recorded"] for e in history}) == 1, id  # type: ignore[index]
-            recorded[int(id.removeprefix("inbox-"))] = history[0].resource["recorded"]  # type: ignore[index]
+            recorded[int(id.rsplit("-", 1)[1])] = history[0].resource["recorded"]  # type: ignore[index]
 
         # Each lane's records applied in the order they arrived, whichever process took them.
         lanes: dict[str, list[int]] = {}

@@ -31,9 +31,9 @@ from hub.fhir import FhirError
 from hub.identity import IdentityConfig, IdentityResolver
 from hub.listeners import read_items
 from hub.mapping import Checker, MappingSet
-from hub.pipeline import Inbox, InboxItem, PipelineParts, Worker
+from hub.pipeline import Inbox, InboxItem, PipelineParts, Worker, provenance_id
 from hub.settings import REPOSITORY, HubSettings
-from hub.state import open_database
+from hub.state import instance_id, open_database
 from hub.store import FhirStore, SQLiteStore, open_store
 from hub.validation import Profiles
 
@@ -134,6 +134,10 @@ class Pipeline:
     def store(self) -> FhirStore:
         return self.parts.store
 
+    def provenance_id(self, item_id: int) -> str:
+        """The id of the Provenance that inbox item `item_id` writes."""
+        return provenance_id(instance_id(self.parts.db), item_id)
+
     def add(self, mapping: str, data: bytes, origin: str = "feed") -> list[int]:
         """Store the records of `data` (in `mapping`'s source format) as a file listener
         does; their inbox ids. Duplicates come back with the original's id."""
@@ -198,14 +202,20 @@ def versions(store: FhirStore) -> dict[tuple[str, str], int]:
     return found
 
 
+def item_number(provenance_id: str) -> str:
+    """The inbox item number in a Provenance id (inbox-STATE-N)."""
+    return provenance_id.rsplit("-", 1)[-1]
+
+
 def business_key(resource: dict[str, Any], store: FhirStore | None = None) -> tuple[str, ...]:
     """What names a resource whatever run wrote it: its identifiers (all of them, sorted), its
-    id for a Provenance (inbox-N), its content for a Patient a merge retired (which gave its
+    inbox item number for a Provenance (inbox-STATE-N: each run's state database has a name
+    of its own), its content for a Patient a merge retired (which gave its
     identifiers to the survivor), and for a derived CareTeam or Flag (identified by its
     Patient's id, which each run draws anew) its code and its Patient's key, read in `store`."""
     resource_type = resource["resourceType"]
     if resource_type == "Provenance":
-        return (resource_type, resource["id"])
+        return (resource_type, item_number(resource["id"]))
     if resource_type in ("CareTeam", "Flag") and store is not None:
         patient = store.read(*resource["subject"]["reference"].split("/"))
         code = resource.get("code", {}).get("coding", [{}])[0].get("code", "")
@@ -289,13 +299,13 @@ def _kill() -> None:
 
 def install_kill(point: str, item_id: int) -> None:
     """Arrange for this process to SIGKILL itself at `point` of the store transaction that
-    writes inbox item `item_id` (the first one holding its Provenance, Provenance/inbox-N;
+    writes inbox item `item_id` (the first one holding its Provenance, Provenance/inbox-STATE-N;
     other records written in the same transaction die with it)."""
     from hub.store._sqlite import _session
 
     if point not in KILL_POINTS:
         raise SystemExit(f"unknown kill point {point!r}: one of {', '.join(KILL_POINTS)}")
-    wanted = f"inbox-{item_id}"
+    wanted = str(item_id)
     state = {"armed": False, "done": False}
     transaction = SQLiteStore.transaction
     flush = _session.Writer.flush
@@ -307,7 +317,7 @@ def install_kill(point: str, item_id: int) -> None:
             for e in bundle.get("entry", [])
             if e["resource"]["resourceType"] == "Provenance"
         ]
-        if wanted in provenances and not state["done"]:
+        if wanted in map(item_number, provenances) and not state["done"]:
             state["armed"] = state["done"] = True
             print(f"killing at {point} of {' '.join(provenances)}", flush=True)
         response = transaction(self, bundle)

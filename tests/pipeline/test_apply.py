@@ -16,6 +16,7 @@ import pytest
 
 from hub.pipeline import INBOX_SYSTEM, read_record
 from hub.pipeline._apply import RecordApplier
+from hub.state import instance_id
 from tests.pipeline._workers import (
     HUB_ID,
     MRN,
@@ -25,6 +26,8 @@ from tests.pipeline._workers import (
     csv_rows,
     example,
     hl7_messages,
+    hub_settings,
+    open_parts,
 )
 
 ADT = hl7_messages(example("slam-epr/examples/adt.hl7"))
@@ -210,7 +213,7 @@ def test_a_withdrawal_for_a_client_never_shared_writes_an_inactive_consent_witho
     assert consent["status"] == "inactive"
     assert "patient" not in consent
     assert pipeline.search("Patient") == []
-    provenance = pipeline.store.read("Provenance", f"inbox-{client}")
+    provenance = pipeline.store.read("Provenance", pipeline.provenance_id(client))
     assert provenance["target"] == [{"reference": f"Consent/{consent['id']}"}]
 
 
@@ -306,7 +309,9 @@ def test_the_same_item_applied_twice_changes_no_resource_the_second_time(
     assert {k: v for k, v in after.items() if k[0] != "Provenance"} == {
         k: v for k, v in before.items() if k[0] != "Provenance"
     }
-    assert [k for k in after if k[0] == "Provenance"] == [("Provenance", f"inbox-{item_id}")]
+    assert [k for k in after if k[0] == "Provenance"] == [
+        ("Provenance", pipeline.provenance_id(item_id))
+    ]
     assert len(pipeline.search("Patient")) == 1
     assert len(pipeline.search("Encounter")) == 1
 
@@ -318,10 +323,10 @@ def test_the_same_item_applied_twice_leaves_its_provenance_as_it_was(
     a second version of it would be a change (history, _lastUpdated, a notification)."""
     [item_id] = pipeline.add("slam-epr/adt", THOMAS_A01, "adt.hl7")
     _apply_directly(pipeline, item_id)
-    before = pipeline.store.read("Provenance", f"inbox-{item_id}")
+    before = pipeline.store.read("Provenance", pipeline.provenance_id(item_id))
     [again] = pipeline.inbox.claim("next-worker")
     assert pipeline.worker.handle(again) == "applied"
-    after = pipeline.store.read("Provenance", f"inbox-{item_id}")
+    after = pipeline.store.read("Provenance", pipeline.provenance_id(item_id))
     assert after["meta"]["versionId"] == before["meta"]["versionId"]
     assert after == before
 
@@ -352,8 +357,8 @@ def test_each_applied_record_writes_a_provenance_naming_source_mapping_and_inbox
     assert pipeline.run() == [(item_id, "applied")]
     after = pipeline.versions()
     changed = {f"{t}/{i}" for (t, i), v in after.items() if before.get((t, i)) != v}
-    provenance = pipeline.store.read("Provenance", f"inbox-{item_id}")
-    changed.discard(f"Provenance/inbox-{item_id}")
+    provenance = pipeline.store.read("Provenance", pipeline.provenance_id(item_id))
+    changed.discard(f"Provenance/{pipeline.provenance_id(item_id)}")
 
     version = pipeline.parts.mappings.get(mapping).version
     assert provenance["policy"] == [f"https://fhir.hub.example/mappings/{mapping}|{version}"]
@@ -364,7 +369,10 @@ def test_each_applied_record_writes_a_provenance_naming_source_mapping_and_inbox
     assembler = next(a for a in provenance["agent"] if a not in authors)
     assert assembler["who"]["display"] == f"hub mapping {mapping} version {version}"
     [entity] = provenance["entity"]
-    assert entity["what"]["identifier"] == {"system": INBOX_SYSTEM, "value": str(item_id)}
+    assert entity["what"]["identifier"] == {
+        "system": INBOX_SYSTEM,
+        "value": f"{instance_id(pipeline.parts.db)}-{item_id}",
+    }
     assert record in entity["what"]["display"]
     # It targets exactly what the record wrote, every target a literal, readable reference;
     # not the derived summaries its transaction recomputed (their sources are many records).
@@ -385,7 +393,7 @@ def test_a_record_that_changes_nothing_of_its_patient_does_not_rewrite_it(
     assert sorted(pipeline.run()) == [(first, "applied"), (second, "applied")]
     patient = pipeline.one("Patient", NHS, "9990000018")
     assert patient["meta"]["versionId"] == "1"
-    targets = pipeline.store.read("Provenance", f"inbox-{second}")["target"]
+    targets = pipeline.store.read("Provenance", pipeline.provenance_id(second))["target"]
     assert {"reference": f"Patient/{patient['id']}"} in targets
     # The Patient, the new Encounter and the place it was at.
     assert sorted(t["reference"].split("/")[0] for t in targets) == [
@@ -410,4 +418,25 @@ def test_a_gp_extract_sent_again_finds_every_resource_it_wrote_by_its_key(
     before = pipeline.versions()
     [again] = pipeline.add("gp/stu3-bundle", bundle + b"\n", "G85901-okafor-next.json")
     assert pipeline.run() == [(again, "applied")]
-    assert pipeline.versions() == {**before, ("Provenance", f"inbox-{again}"): 1}
+    assert pipeline.versions() == {**before, ("Provenance", pipeline.provenance_id(again)): 1}
+
+
+def test_a_new_state_database_never_writes_over_the_provenance_of_an_older_one(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Inbox item numbers start again in a new state database (a hub moved from SQLite to
+    PostgreSQL, state made afresh): the store keeps what the first one's items wrote."""
+    [first] = pipeline.add("slam-epr/adt", THOMAS_A01, "adt.hl7")
+    pipeline.run()
+    kept = pipeline.store.read("Provenance", pipeline.provenance_id(first))
+    fresh_state = f"sqlite:///{tmp_path / 'new-state' / 'hub.db'}"
+    moved = Pipeline(open_parts(hub_settings(tmp_path / "data", fresh_state), store=pipeline.store))
+    [again] = moved.add("slam-epr/adt", THOMAS_A03, "adt.hl7")
+    assert again == first  # numbered alike
+    assert moved.run() == [(again, "applied")]
+
+    assert moved.provenance_id(again) != pipeline.provenance_id(first)
+    assert pipeline.store.read("Provenance", pipeline.provenance_id(first)) == kept
+    written = pipeline.store.read("Provenance", moved.provenance_id(again))
+    assert written["entity"][0]["what"]["display"] != kept["entity"][0]["what"]["display"]
+    moved.parts.db.close()

@@ -135,4 +135,4 @@ def test_a_pathway_after_the_trust_plan_is_based_on_it_and_changes_nothing_of_it
     before = pipeline.versions()
     [resent] = pipeline.add("test/pathways", pathway(updated="2026-03-03T09:00:00Z"))
     assert pipeline.run() == [(resent, "applied")]
-    assert pipeline.versions() == {**before, ("Provenance", f"inbox-{resent}"): 1}
+    assert pipeline.versions() == {**before, ("Provenance", pipeline.provenance_id(resent)): 1}

@@ -152,7 +152,7 @@ def test_a_record_the_mapping_cannot_map_is_a_dead_letter_naming_record_and_fiel
             assert named in error, f"{named!r} not in {error!r}"
         assert pipeline.by_identifier("CarePlan", CAREPLAN, "CP-55120") == []
         with pytest.raises(ResourceNotFound):
-            pipeline.store.read("Provenance", f"inbox-{crisis}")
+            pipeline.store.read("Provenance", pipeline.provenance_id(crisis))
         assert [d.id for d in pipeline.inbox.list(status="failed")] == [crisis]
     finally:
         pipeline.close()
@@ -168,7 +168,7 @@ def test_a_record_the_mapping_cannot_map_is_a_dead_letter_naming_record_and_fiel
         assert plan["category"][0]["coding"][0]["code"] == "CRISIS"
         patient = pipeline.one("Patient", NHS, "9990000018")
         assert plan["subject"] == {"reference": f"Patient/{patient['id']}"}
-        assert pipeline.store.read("Provenance", f"inbox-{crisis}")["target"]
+        assert pipeline.store.read("Provenance", pipeline.provenance_id(crisis))["target"]
         assert pipeline.inbox.list(status="failed") == []
     finally:
         pipeline.close()
@@ -413,7 +413,9 @@ def test_a_pool_of_worker_threads_applies_each_item_once_and_each_lane_in_order(
         assert pipeline.status(*ids) == ["applied"] * len(ids)
         recorded_by_lane: dict[str, list[str]] = {}
         for item_id in ids:
-            history = pipeline.store.history("Provenance", f"inbox-{item_id}", count=10).entries
+            history = pipeline.store.history(
+                "Provenance", pipeline.provenance_id(item_id), count=10
+            ).entries
             # One application each: a second would have rewritten the Provenance.
             assert [e.version_id for e in history] == ["1"], item_id
             recorded = history[-1].resource["recorded"]  # type: ignore[index]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier, Event
 
-from hub.state import open_database
+from hub.state import instance_id, open_database
 
 
 def increment(url: str, times: int, barrier: Barrier) -> None:
@@ -45,5 +45,14 @@ def migrate(url: str, migrations: Sequence[str], barrier: Barrier, results: Queu
         results.put(str(db.migrate("racing", migrations)))
     except Exception as exc:
         results.put(repr(exc))
+    finally:
+        db.close()
+
+
+def name_instance(url: str, barrier: Barrier, results: Queue[str]) -> None:
+    db = open_database(url)
+    try:
+        barrier.wait(timeout=30)
+        results.put(instance_id(db))
     finally:
         db.close()

@@ -16,7 +16,14 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from hub.state import Database, StateError, hide_password, now_ms, open_database
+from hub.state import (
+    Database,
+    StateError,
+    hide_password,
+    instance_id,
+    now_ms,
+    open_database,
+)
 from tests._server import free_port
 from tests.state import _procs
 
@@ -268,6 +275,29 @@ def test_processes_migrating_at_once_apply_each_migration_once(state_db: Databas
     assert outcomes == ["2"] * processes
     with state_db.transaction() as tx:
         assert tx.execute("SELECT what FROM raced").fetchall() == [("once",)]
+
+
+def test_a_state_database_has_one_name_for_good(state_db: Database, tmp_path: Path) -> None:
+    name = instance_id(state_db)
+    assert len(name) == 12 and int(name, 16) >= 0
+    with open_database(state_db_url(state_db)) as again:
+        assert instance_id(again) == name
+    with open_database(f"sqlite:///{tmp_path / 'other' / 'hub.db'}") as other:
+        assert instance_id(other) != name
+
+
+def test_processes_naming_a_new_state_database_at_once_agree(state_db: Database) -> None:
+    processes = 4
+    barrier, results = SPAWN.Barrier(processes), SPAWN.Queue()
+    workers = [
+        SPAWN.Process(target=_procs.name_instance, args=(state_db_url(state_db), barrier, results))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    names = {results.get(timeout=PROCESS_TIMEOUT) for _ in workers}
+    _join(workers)
+    assert names == {instance_id(state_db)}
 
 
 # -- URLs, opening and closing ---------------------------------------------------------------
