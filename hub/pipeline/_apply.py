@@ -170,19 +170,19 @@ class RecordApplier:
         """Write one record; `on_applied` runs inside the hub-state transaction that records
         it. Raises why it could not (Waiting, Withheld, Rejected, a FhirError)."""
         (result,) = self.apply_group(
-            [Ready(item, mapping, mapped)], lambda _, applied: on_applied(applied)
+            [Ready(item, mapping, mapped)], lambda done: on_applied(done[0][1])
         )
         if isinstance(result, Exception):
             raise result
         return result
 
     def apply_group(
-        self, group: list[Ready], on_applied: Callable[[Ready, Applied], None]
+        self, group: list[Ready], on_applied: Callable[[list[tuple[Ready, Applied]]], None]
     ) -> list[Result]:
         """Write records that share nothing (see `groups`) in one store transaction; for each,
         its Applied or why it was not (Waiting, Withheld, Rejected, a permanent FhirError).
 
-        `on_applied` runs for each applied record inside the one hub-state transaction that
+        `on_applied` is given the applied records inside the one hub-state transaction that
         records them all (marking inbox items done there costs no commit of its own). A
         transient failure raises, for the whole group to be tried again; GroupRefused when the
         store refused the transaction of several records: apply them one by one to find out
@@ -211,8 +211,9 @@ class RecordApplier:
                     )
                     for plan in ready.plans:
                         plan.record(tx)
-                    on_applied(ready.ready, ready.applied)
                     results[index] = ready.applied
+                if prepared:
+                    on_applied([(ready.ready, ready.applied) for _, ready in prepared])
         return [r for r in results if r is not None]
 
     def _derived_entries(

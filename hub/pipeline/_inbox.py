@@ -286,6 +286,22 @@ class Inbox:
             (status.value, _json(outcome), error, wait_key, failed),
         )
 
+    def finish_applied(self, outcomes: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """`finish(id, "applied", outcome=...)` for many items in one statement: how a worker
+        ends a group of records, inside the transaction that records them."""
+        if not outcomes:
+            return
+        now = self._now()
+        with self._db.transaction() as tx:
+            updated = tx.executemany(
+                "UPDATE inbox_items SET status = 'applied', outcome = ?, last_error = NULL, "
+                "wait_key = NULL, updated_ms = ? WHERE id = ?",
+                # In id order, the one order every transaction here takes rows in.
+                [(_json(outcome), now, item_id) for item_id, outcome in sorted(outcomes)],
+            ).rowcount
+            if updated != len(outcomes):  # all or none
+                raise KeyError(f"no inbox item among {sorted(i for i, _ in outcomes)}")
+
     def retry_later(self, item_id: int, error: str, delay_seconds: float) -> None:
         """Back to pending after a transient failure, due in `delay_seconds`; until then the
         rest of its lane waits behind it."""

@@ -189,10 +189,9 @@ class Worker:
         if key is not None and self._applier.arrived(key):
             self.parts.inbox.wake([key])
 
-    def _done(self, record: Ready, applied: Applied) -> None:
-        self.parts.inbox.finish(record.item.id, "applied", outcome=applied.outcome)
-        if applied.wake:
-            self.parts.inbox.wake(applied.wake)
+    def _done(self, applied: list[tuple[Ready, Applied]]) -> None:
+        self.parts.inbox.finish_applied([(r.item.id, a.outcome) for r, a in applied])
+        self.parts.inbox.wake([key for _, a in applied for key in a.wake])
 
     def _failed_on(self, item: InboxItem, exc: Exception) -> str:
         if is_transient(exc) and not (_conflict(exc) and item.attempts + 1 >= CONFLICT_RETRIES):

@@ -309,7 +309,7 @@ def install_kill(point: str, item_id: int) -> None:
     state = {"armed": False, "done": False}
     transaction = SQLiteStore.transaction
     flush = _session.Writer.flush
-    finish = Inbox.finish
+    finish = Inbox.finish_applied
 
     def watched_transaction(self: SQLiteStore, bundle: dict[str, Any]) -> dict[str, Any]:
         provenances = [
@@ -338,7 +338,7 @@ def install_kill(point: str, item_id: int) -> None:
 
     SQLiteStore.transaction = watched_transaction  # type: ignore[method-assign]
     _session.Writer.flush = flush_then_die  # type: ignore[method-assign]
-    Inbox.finish = die_before_finish  # type: ignore[method-assign]
+    Inbox.finish_applied = die_before_finish  # type: ignore[method-assign]
 
 
 def main(argv: Iterable[str]) -> int:

@@ -311,6 +311,22 @@ def test_finish_records_how_an_item_ended(inbox: Inbox, clock: Clock) -> None:
     assert (dead.status, dead.last_error, dead.attempts) == ("failed", "PID-3: no identifier", 1)
 
 
+def test_finish_applied_ends_many_items_at_once_or_none(inbox: Inbox, clock: Clock) -> None:
+    first, second, third = add_lane(inbox, "adt", 3)
+    inbox.claim("w1")
+    clock.advance(2)
+    inbox.finish_applied([(second, {"n": 2}), (first, {"n": 1})])
+    assert [(i.status, i.outcome) for i in map(inbox.get, (first, second))] == [  # type: ignore[union-attr]
+        ("applied", {"n": 1}),
+        ("applied", {"n": 2}),
+    ]
+    assert inbox.get(first).updated_ms == int((START + 2) * 1000)  # type: ignore[union-attr]
+
+    with pytest.raises(KeyError, match=str(third + 1000)):
+        inbox.finish_applied([(third, {"n": 3}), (third + 1000, {})])
+    assert inbox.get(third).status == "processing"  # type: ignore[union-attr]
+
+
 def test_finish_takes_only_final_statuses_and_known_items(inbox: Inbox) -> None:
     [only] = add_lane(inbox, "adt", 1)
     with pytest.raises(ValueError, match="applied, withheld or failed"):
